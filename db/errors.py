@@ -1,0 +1,30 @@
+"""Errors the database layer raises instead of driver tracebacks.
+
+Each message says what went wrong and the command that fixes it, because the people who see
+them run ocrflow from a shell or read them in the Prefect UI, not in a debugger.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DatabaseError",
+    "DatabaseUnavailableError",
+    "InvalidDatabaseURLError",
+    "SchemaOutOfDateError",
+]
+
+
+class DatabaseError(RuntimeError):
+    """Base class: a problem with the results database that the user has to fix."""
+
+
+class InvalidDatabaseURLError(DatabaseError, ValueError):
+    """``OCRFLOW_DATABASE_URL`` cannot be parsed or names an unsupported backend."""
+
+
+class DatabaseUnavailableError(DatabaseError):
+    """The database cannot be reached or opened (server down, bad host, bad path, bad login)."""
+
+
+class SchemaOutOfDateError(DatabaseError):
+    """The database schema is not at the revision this ocrflow ships; run ``ocrflow db upgrade``."""

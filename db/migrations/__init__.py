@@ -1,0 +1,1 @@
+"""Alembic migrations of the results database (run with ``ocrflow db upgrade``)."""

@@ -1,0 +1,171 @@
+"""Engines for the results database, with the backend settings ocrflow relies on.
+
+SQLite gets WAL (readers never block the writer), foreign keys (off by default in SQLite, and
+the cascades depend on them) and ``BEGIN IMMEDIATE`` transactions (a writer waits for the lock
+up front instead of failing half-way with "database is locked"). PostgreSQL uses psycopg 3;
+plain ``postgresql://`` URLs are mapped to it. Connection failures become
+:class:`DatabaseUnavailableError` with the URL (password masked) and what to check, instead of
+a driver traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
+
+from db.errors import DatabaseUnavailableError, InvalidDatabaseURLError
+from db.settings import get_database_url
+
+__all__ = [
+    "connect",
+    "create_engine",
+    "mask_url",
+    "open_database",
+    "ping",
+    "to_url",
+]
+
+_EXAMPLES = "e.g. sqlite:///ocrflow.db or postgresql://user:password@localhost:5432/ocrflow"
+_SECRET_IN_URL = re.compile(r"(://[^:/@]*:)[^@]*@")
+
+
+def mask_url(url: str | URL) -> str:
+    """Render ``url`` for messages and logs, with any password replaced by ``***``."""
+    if isinstance(url, URL):
+        return url.render_as_string(hide_password=True)
+    return _SECRET_IN_URL.sub(r"\1***@", url)
+
+
+def to_url(url: str | URL | None = None) -> URL:
+    """Parse and normalise a database URL (``None``: ``OCRFLOW_DATABASE_URL`` or the default).
+
+    ``postgresql://`` and ``postgres://`` become ``postgresql+psycopg://`` (the only PostgreSQL
+    driver ocrflow ships); anything but SQLite and PostgreSQL is refused up front.
+
+    Raises:
+        InvalidDatabaseURLError: the URL cannot be parsed or names another backend or driver.
+    """
+    raw = get_database_url() if url is None else url
+    try:
+        parsed = make_url(raw)
+    except ArgumentError:
+        raise InvalidDatabaseURLError(
+            f"cannot parse database URL '{mask_url(str(raw))}' ({_EXAMPLES}); "
+            "fix OCRFLOW_DATABASE_URL or --database-url"
+        ) from None
+    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    if backend in ("postgresql", "postgres") and driver in ("", "postgresql", "psycopg"):
+        return parsed.set(drivername="postgresql+psycopg")
+    if backend == "sqlite" and driver in ("", "sqlite", "pysqlite"):
+        return parsed.set(drivername="sqlite")
+    raise InvalidDatabaseURLError(
+        f"unsupported database URL '{mask_url(parsed)}': ocrflow supports SQLite and PostgreSQL"
+        f" (psycopg 3), {_EXAMPLES}; fix OCRFLOW_DATABASE_URL or --database-url"
+    )
+
+
+def create_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
+    """Create an engine for ``url`` with ocrflow's backend settings; does not connect yet.
+
+    Args:
+        url: database URL; ``None`` reads ``OCRFLOW_DATABASE_URL`` (default: ``ocrflow.db``).
+        **kwargs: passed to :func:`sqlalchemy.create_engine`.
+
+    Returns:
+        The engine. Use :func:`open_database` to also check reachability and schema.
+    """
+    parsed = to_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = sa.create_engine(parsed, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    connect_args = dict(kwargs.pop("connect_args", {}))
+    if "connect_timeout" not in parsed.query:
+        connect_args.setdefault("connect_timeout", 10)
+    connect_args.setdefault("application_name", "ocrflow")
+    kwargs.setdefault("pool_pre_ping", True)
+    return sa.create_engine(parsed, connect_args=connect_args, **kwargs)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # The driver must not open transactions itself: we emit BEGIN IMMEDIATE below.
+        dbapi_connection.isolation_level = None
+        dbapi_connection.execute("PRAGMA busy_timeout = 30000")
+        dbapi_connection.execute("PRAGMA journal_mode = WAL")
+        dbapi_connection.execute("PRAGMA synchronous = NORMAL")
+        dbapi_connection.execute("PRAGMA foreign_keys = ON")
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def unavailable(url: URL, error: BaseException) -> DatabaseUnavailableError:
+    """Turn a driver error raised while connecting into one readable message."""
+    reason = str(getattr(error, "orig", None) or error).strip().splitlines()
+    detail = reason[0] if reason else type(error).__name__
+    if url.password:
+        detail = detail.replace(str(url.password), "***")
+    if url.get_backend_name() == "sqlite":
+        return DatabaseUnavailableError(
+            f"cannot open SQLite database '{url.database}': {detail}. Check that its directory "
+            "exists and is writable, or set OCRFLOW_DATABASE_URL."
+        )
+    return DatabaseUnavailableError(
+        f"cannot reach {mask_url(url)}: {detail}. Is the PostgreSQL server running and are "
+        "host, port, user, password and database name right? Set OCRFLOW_DATABASE_URL "
+        "(create the database first: createdb <name>)."
+    )
+
+
+@contextmanager
+def connect(engine: Engine) -> Iterator[Connection]:
+    """Open a connection, turning a failure to connect into :class:`DatabaseUnavailableError`.
+
+    Errors after the connection is open are left alone: they are real bugs or data problems.
+    """
+    try:
+        conn = engine.connect()
+    except DBAPIError as error:
+        raise unavailable(engine.url, error) from None
+    with conn:
+        yield conn
+
+
+def ping(engine: Engine) -> None:
+    """Check that the database answers; raise :class:`DatabaseUnavailableError` otherwise."""
+    with connect(engine) as conn:
+        conn.exec_driver_sql("SELECT 1")
+
+
+def open_database(url: str | URL | None = None, *, check_schema: bool = True) -> Engine:
+    """Create an engine, check the database answers and (by default) that its schema is current.
+
+    This is what flows and tasks call: every problem a user can fix surfaces here, before any
+    work is done, as one :class:`db.errors.DatabaseError` naming the fix.
+
+    Raises:
+        InvalidDatabaseURLError: bad URL.
+        DatabaseUnavailableError: server down, wrong login, or the file cannot be opened.
+        SchemaOutOfDateError: schema not at this ocrflow's head; run ``ocrflow db upgrade``.
+    """
+    from db.migrate import ensure_current  # db.migrate imports this module
+
+    engine = create_engine(url)
+    try:
+        ping(engine)
+        if check_schema:
+            ensure_current(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
