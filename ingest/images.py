@@ -165,6 +165,14 @@ def _pil_to_bgr(frame: Image.Image) -> np.ndarray:
     return cv2.cvtColor(np.asarray(frame.convert("RGB")), cv2.COLOR_RGB2BGR)
 
 
+def _orientation(im: Image.Image) -> int:
+    """EXIF orientation tag, 1 (upright) when absent or unreadable (damage shows at decode)."""
+    try:
+        return int(im.getexif().get(_ORIENTATION_TAG, 1))
+    except (OSError, SyntaxError, ValueError, TypeError):
+        return 1
+
+
 def _bomb_error(doc: Document, exc: Exception, opts: IngestOptions) -> PageError:
     found = _BOMB_PIXELS.search(str(exc))
     pixels = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
@@ -213,7 +221,7 @@ def iter_image_pages(
         return
     if doc.media_type == "image/jpeg" and not _jpeg_complete(data):
         raise CorruptDocumentError(doc.path, "JPEG data is truncated (no end-of-image marker)")
-    orientation = int(im.getexif().get(_ORIENTATION_TAG, 1))
+    orientation = _orientation(im)
     arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if arr is None:
         try:  # OpenCV refused; Pillow may still manage (exotic BMP/WebP variants)

@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from pydantic import SecretStr
 
 import ingest.pdf
 from ingest import (
@@ -138,7 +139,7 @@ def test_encrypted_pdf_needs_the_right_password(write) -> None:
     (page,) = _pages(pdf, password="s3cret", dpi=72)
     assert isinstance(page, Page)
     assert _dark_bbox(page.image) == (100, 562, 150, 592)
-    assert "s3cret" not in repr(IngestOptions(password="s3cret"))
+    assert "s3cret" not in repr(IngestOptions(password=SecretStr("s3cret")))
 
 
 def test_truncated_and_empty_pdfs_are_document_errors(write) -> None:
@@ -218,7 +219,7 @@ def test_rendering_stays_a_bounded_window_ahead(write, monkeypatch) -> None:
     started: list[int] = []
     real = ingest.pdf._render_chunk
 
-    def counting(doc, chunk, opts):  # type: ignore[no-untyped-def]
+    def counting(doc, chunk, opts):
         started.append(chunk[0].page_number)
         return real(doc, chunk, opts)
 

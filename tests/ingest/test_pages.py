@@ -1,0 +1,80 @@
+"""Page contract, error messages and pickling, options."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pydantic
+import pytest
+from pydantic import SecretStr
+
+import ingest.errors
+from ingest import IngestError, IngestOptions, Page, PageError, PageTooSmallError
+
+
+def _page(image: np.ndarray, **kw: object) -> Page:
+    return Page("id", "a.png", 1, image, **kw)  # type: ignore[arg-type]
+
+
+def test_page_enforces_the_detector_contract() -> None:
+    page = _page(np.zeros((3, 5, 3), np.uint8))
+    assert (page.width, page.height) == (5, 3)
+    with pytest.raises(ValueError, match="HxWx3 uint8"):
+        _page(np.zeros((3, 5), np.uint8))
+    with pytest.raises(ValueError, match="HxWx3 uint8"):
+        _page(np.zeros((3, 5, 3), np.float32))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _page(np.zeros((5, 3, 3), np.uint8).transpose(1, 0, 2))
+    with pytest.raises(ValueError, match="1-based"):
+        Page("id", "a.png", 0, np.zeros((3, 5, 3), np.uint8))
+
+
+def test_pixel_to_pdf() -> None:
+    page = _page(np.zeros((2, 2, 3), np.uint8), dpi=144, to_pdf_points=(0.5, 0, 10, 0, -0.5, 800))
+    assert page.pixel_to_pdf(4, 6) == (12, 797)
+    with pytest.raises(ValueError, match="is an image"):
+        _page(np.zeros((2, 2, 3), np.uint8)).pixel_to_pdf(0, 0)
+
+
+ERROR_CLASSES = [
+    getattr(ingest.errors, name)
+    for name in ingest.errors.__all__
+    if issubclass(getattr(ingest.errors, name), IngestError)
+]
+
+
+@pytest.mark.parametrize("cls", ERROR_CLASSES, ids=lambda c: c.__name__)
+def test_errors_say_which_file_what_and_what_to_do_and_pickle(cls: type[IngestError]) -> None:
+    page = 3 if issubclass(cls, PageError) else None
+    err = cls("in/x.pdf", "something is wrong", page_number=page)
+    where = "in/x.pdf, page 3" if page else "in/x.pdf"
+    assert str(err) == f"{where}: something is wrong; {cls.default_hint}"
+    assert err.code == cls.__name__
+    back = pickle.loads(pickle.dumps(err))
+    assert type(back) is cls
+    assert (back.path, back.problem, back.page_number, back.message) == (
+        err.path,
+        err.problem,
+        err.page_number,
+        err.message,
+    )
+
+
+def test_page_errors_need_a_page() -> None:
+    with pytest.raises(ValueError, match="needs a page_number"):
+        PageTooSmallError("x.png", "tiny")
+
+
+def test_options_are_frozen_constrained_and_hide_the_password() -> None:
+    opts = IngestOptions(password=SecretStr("hunter2"))
+    assert opts.dpi == 150 and opts.password_value() == "hunter2"
+    assert "hunter2" not in repr(opts) and "hunter2" not in opts.model_dump_json()
+    with pytest.raises(pydantic.ValidationError):
+        opts.dpi = 300
+    with pytest.raises(pydantic.ValidationError):
+        IngestOptions(dpi=0)
+    with pytest.raises(pydantic.ValidationError):
+        IngestOptions(first_page=0)
+    with pytest.raises(pydantic.ValidationError):
+        IngestOptions(unknown=1)  # type: ignore[call-arg]
