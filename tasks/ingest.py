@@ -1,0 +1,59 @@
+"""Ingestion tasks: thin Prefect wrappers over ``ingest``, where all the logic lives.
+
+Errors are returned, not raised: a bad file or page is a result the flow records against
+the document (and page), and the rest of the batch goes on. Only discovery touches the
+filesystem in a way worth retrying.
+"""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from ingest import (
+    Document,
+    DocumentError,
+    IngestError,
+    IngestOptions,
+    Page,
+    count_pages,
+    discover,
+    iter_pages,
+)
+
+__all__ = ["count_document_pages", "discover_documents", "load_pages"]
+
+
+@task(name="discover-documents", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
+def discover_documents(
+    inputs: list[str], options: IngestOptions | None = None
+) -> list[Document | DocumentError]:
+    """Expand files, folders and glob patterns into distinct documents, or their errors."""
+    return list(discover(inputs, options))
+
+
+@task(name="count-document-pages", cache_policy=NO_CACHE)
+def count_document_pages(
+    document: Document, options: IngestOptions | None = None
+) -> int | DocumentError:
+    """Page count (to plan page slices of big PDFs), or why the document cannot be read."""
+    try:
+        return count_pages(document, options)
+    except DocumentError as exc:
+        return exc
+
+
+@task(name="load-pages", cache_policy=NO_CACHE)
+def load_pages(
+    document: Document, options: IngestOptions | None = None
+) -> list[Page | IngestError]:
+    """Rasterize a document, or its ``first_page..last_page`` slice, into BGR pages.
+
+    The list holds the whole slice, so keep slices small for big PDFs (or stream with
+    ``ingest.iter_pages`` inside the detection task). A broken page is a ``PageError`` in
+    its place; a whole-document failure is the list's only element.
+    """
+    try:
+        return list(iter_pages(document, options))
+    except DocumentError as exc:
+        return [exc]
