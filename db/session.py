@@ -60,10 +60,11 @@ def to_url(url: str | URL | None = None) -> URL:
             f"cannot parse database URL '{mask_url(str(raw))}' ({_EXAMPLES}); "
             "fix OCRFLOW_DATABASE_URL or --database-url"
         ) from None
-    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
-    if backend in ("postgresql", "postgres") and driver in ("", "postgresql", "psycopg"):
+    # Split by hand: get_driver_name() would import the dialect, and "postgres" has none.
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend in ("postgresql", "postgres") and driver in ("", "psycopg"):
         return parsed.set(drivername="postgresql+psycopg")
-    if backend == "sqlite" and driver in ("", "sqlite", "pysqlite"):
+    if backend == "sqlite" and driver in ("", "pysqlite"):
         return parsed.set(drivername="sqlite")
     raise InvalidDatabaseURLError(
         f"unsupported database URL '{mask_url(parsed)}': ocrflow supports SQLite and PostgreSQL"
