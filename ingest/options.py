@@ -21,6 +21,11 @@ class IngestOptions(BaseModel):
     (CRAFT's canvas), and A4 at 150 DPI is already 1241x1754, so more DPI only costs
     rasterization time and memory (x4 at 300 DPI) without adding detail the net sees;
     it also matches the golden reference page (page 1 of natnotes.pdf at 150 DPI).
+
+    ``chunk_pages`` None (the default) sizes chunks automatically: each poppler call costs
+    a fixed start-up (pdf2image runs pdfinfo and ``pdftoppm -v`` first), so several small
+    pages per call are faster, while big pages go one at a time to bound memory; see
+    ``ingest.pdf.auto_chunk_pages`` and ``bench/bench_ingest.py``.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -39,7 +44,9 @@ class IngestOptions(BaseModel):
     workers: int = Field(
         default=2, ge=1, le=64, description="rasterization threads (poppler processes)"
     )
-    chunk_pages: int = Field(default=1, ge=1, le=64, description="pages per poppler call")
+    chunk_pages: int | None = Field(
+        default=None, ge=1, le=64, description="pages per poppler call (empty: automatic)"
+    )
     poppler_path: str | None = Field(default=None, description="folder with pdfinfo/pdftoppm")
 
     def password_value(self) -> str | None:

@@ -32,7 +32,7 @@ from ingest import (
     iter_pages,
     open_document,
 )
-from ingest.pdf import pdf_transform
+from ingest.pdf import PdfPageGeometry, auto_chunk_pages, pdf_transform
 from tests.ingest.builders import PdfPage, make_pdf, rect_content, text_content
 
 
@@ -225,7 +225,7 @@ def test_rendering_stays_a_bounded_window_ahead(write, monkeypatch) -> None:
 
     monkeypatch.setattr(ingest.pdf, "_render_chunk", counting)
     pdf = write("many.pdf", make_pdf([PdfPage(mediabox=(0, 0, 72, 72))] * 20))
-    stream = iter_pages(open_document(pdf), IngestOptions(workers=2, dpi=36))
+    stream = iter_pages(open_document(pdf), IngestOptions(workers=2, dpi=36, chunk_pages=1))
     for consumed, _ in enumerate(stream, start=1):
         assert len(started) - consumed <= 2  # workers + 1 in flight, one being consumed
         if consumed == 5:
@@ -241,3 +241,12 @@ def test_file_removed_after_discovery(write) -> None:
     pdf.unlink()
     with pytest.raises(FileMissingError, match=r"gone\.pdf: file vanished"):
         list(iter_pages(doc))
+
+
+def test_auto_chunk_balances_call_overhead_memory_and_workers() -> None:
+    a4 = (0.0, 0.0, 595.0, 842.0)
+    pages = [PdfPageGeometry(n, a4, 0) for n in range(1, 101)]
+    assert auto_chunk_pages(pages, IngestOptions(dpi=150)) == 5  # 2.2 MP each
+    assert auto_chunk_pages(pages, IngestOptions(dpi=300)) == 1  # 8.7 MP each
+    assert auto_chunk_pages(pages[:6], IngestOptions(dpi=150, workers=2)) == 3
+    assert auto_chunk_pages(pages, IngestOptions(dpi=150, chunk_pages=7)) == 7
