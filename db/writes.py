@@ -22,19 +22,20 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from importlib import metadata
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import Connection, Engine, Table, delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.sql.dml import Insert
 
-from craft.types import Region, StageTimings
 from db.models import Base, DocumentStatus, PageStatus, RunStatus
 from db.session import connect
 
 __all__ = [
     "REGION_COLUMNS",
+    "RegionLike",
+    "TimingsLike",
     "finish_run",
     "heartbeat",
     "mark_stale_runs",
@@ -49,6 +50,64 @@ __all__ = [
     "upsert_page",
     "write_page_regions",
 ]
+
+
+class RegionLike(Protocol):
+    """What a region must offer: :class:`craft.types.Region` fits.
+
+    A protocol rather than an import, so the database layer never loads the detector
+    (``craft`` pulls in torch).
+    """
+
+    @property
+    def polygon(self) -> Sequence[tuple[float, float]]:
+        """4 corners clockwise from the top-left-most one."""
+        ...
+
+    @property
+    def center(self) -> tuple[float, float]:
+        """Box center (x, y)."""
+        ...
+
+    @property
+    def size(self) -> tuple[float, float]:
+        """(width, height); width is the edge polygon[0] -> polygon[1]."""
+        ...
+
+    @property
+    def angle(self) -> float:
+        """Degrees, clockwise on screen."""
+        ...
+
+    @property
+    def score(self) -> float:
+        """Mean text score in [0, 1]."""
+        ...
+
+
+class TimingsLike(Protocol):
+    """Per-stage seconds of one page: :class:`craft.types.StageTimings` fits."""
+
+    @property
+    def preprocess(self) -> float:
+        """Seconds resizing and normalising."""
+        ...
+
+    @property
+    def forward(self) -> float:
+        """Seconds in the CRAFT network."""
+        ...
+
+    @property
+    def refine(self) -> float:
+        """Seconds in the link refiner."""
+        ...
+
+    @property
+    def postprocess(self) -> float:
+        """Seconds turning score maps into regions."""
+        ...
+
 
 documents: Table = Base.metadata.tables["documents"]
 pages: Table = Base.metadata.tables["pages"]
@@ -363,8 +422,8 @@ def write_page_regions(
     *,
     run_id: int,
     page_id: int,
-    regions: Sequence[Region],
-    timings: StageTimings | None = None,
+    regions: Sequence[RegionLike],
+    timings: TimingsLike | None = None,
     on_existing: Literal["replace", "skip"] = "replace",
 ) -> bool:
     """Store one page's regions for a run, atomically and at most once per parameter set.
@@ -390,7 +449,6 @@ def write_page_regions(
     """
     if on_existing not in ("replace", "skip"):
         raise ValueError(f"unknown on_existing '{on_existing}': expected 'replace' or 'skip'")
-    timings = timings or StageTimings()
     for attempt in range(1, _MAX_ATTEMPTS + 1):
         try:
             with _begin(engine) as conn:
@@ -409,8 +467,8 @@ def _write_page(
     conn: Connection,
     run_id: int,
     page_id: int,
-    regions: Sequence[Region],
-    timings: StageTimings,
+    regions: Sequence[RegionLike],
+    timings: TimingsLike | None,
     on_existing: str,
 ) -> bool:
     key = conn.execute(select(runs.c.params_hash).where(runs.c.id == run_id)).scalar()
@@ -420,10 +478,10 @@ def _write_page(
         "page_id": page_id,
         "run_id": run_id,
         "params_hash": key,
-        "preprocess_seconds": timings.preprocess,
-        "forward_seconds": timings.forward,
-        "refine_seconds": timings.refine,
-        "postprocess_seconds": timings.postprocess,
+        "preprocess_seconds": float(timings.preprocess) if timings else 0.0,
+        "forward_seconds": float(timings.forward) if timings else 0.0,
+        "refine_seconds": float(timings.refine) if timings else 0.0,
+        "postprocess_seconds": float(timings.postprocess) if timings else 0.0,
         "created_at": _now(),
     }
     insert = _insert(conn, page_results).values(result)
@@ -450,7 +508,7 @@ def _write_page(
 
 
 def _region_rows(
-    result_id: int, page_id: int, run_id: int, regions: Sequence[Region]
+    result_id: int, page_id: int, run_id: int, regions: Sequence[RegionLike]
 ) -> list[tuple[Any, ...]]:
     """Flatten regions to rows in :data:`REGION_COLUMNS` order (plain floats: no numpy)."""
     rows = []

@@ -19,6 +19,7 @@ import math
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -27,12 +28,12 @@ from psycopg import sql
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from craft.types import Region
 from db import migrate
 from db.session import create_engine
 
 __all__ = [
     "BACKENDS",
+    "FakeRegion",
     "database_url",
     "engine",
     "make_regions",
@@ -116,7 +117,24 @@ def engine(database_url: str) -> Iterator[Engine]:
         eng.dispose()
 
 
-def make_regions(count: int, *, seed: int = 0, score: float | None = None) -> list[Region]:
+@dataclass(frozen=True, slots=True)
+class FakeRegion:
+    """Same fields as ``craft.types.Region``, without importing ``craft`` (and torch)."""
+
+    polygon: tuple[tuple[float, float], ...]
+    center: tuple[float, float]
+    size: tuple[float, float]
+    angle: float
+    score: float
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """Axis-aligned (x_min, y_min, x_max, y_max)."""
+        xs, ys = [p[0] for p in self.polygon], [p[1] for p in self.polygon]
+        return min(xs), min(ys), max(xs), max(ys)
+
+
+def make_regions(count: int, *, seed: int = 0, score: float | None = None) -> list[FakeRegion]:
     """Deterministic rotated regions on a 1000 x 1400 page."""
     out = []
     for i in range(count):
@@ -132,5 +150,5 @@ def make_regions(count: int, *, seed: int = 0, score: float | None = None) -> li
             (cx - ux + vx, cy - uy + vy),
         )
         s = score if score is not None else ((i * 31 + seed) % 100) / 100
-        out.append(Region(polygon=poly, center=(cx, cy), size=(w, h), angle=angle, score=s))
+        out.append(FakeRegion(polygon=poly, center=(cx, cy), size=(w, h), angle=angle, score=s))
     return out
