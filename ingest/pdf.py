@@ -59,8 +59,8 @@ __all__ = [
     "pdf_transform",
 ]
 
-AUTO_CHUNK_PIXELS = 12_000_000
-"""Pixels per automatic chunk: 5 A4 pages at 150 DPI, 1 at 300 DPI (36 MB as BGR)."""
+AUTO_CHUNK_PIXELS = 8_000_000
+"""Pixels per automatic chunk: 3 A4 pages at 150 DPI, 1 at 300 DPI (24 MB as BGR)."""
 _AUTO_CHUNK_MAX = 8
 _PAGE_LINE = re.compile(r"^Page\s+(\d+)\s+(size|rot|CropBox):\s+(.*)$")
 _INFO_TIMEOUT_MIN_S = 30.0
@@ -187,9 +187,12 @@ def _render(doc: Document, first: int, last: int, opts: IngestOptions) -> list[n
     }
     images = pdf2image.convert_from_path(doc.path, **kwargs)
     out = []
-    for im in images:
+    images.reverse()
+    while images:  # drop each PIL copy as soon as its BGR copy exists
+        im = images.pop()
         rgb = np.asarray(im.convert("RGB") if im.mode != "RGB" else im)
         out.append(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        del rgb
         im.close()
     return out
 

@@ -246,7 +246,7 @@ def test_file_removed_after_discovery(write) -> None:
 def test_auto_chunk_balances_call_overhead_memory_and_workers() -> None:
     a4 = (0.0, 0.0, 595.0, 842.0)
     pages = [PdfPageGeometry(n, a4, 0) for n in range(1, 101)]
-    assert auto_chunk_pages(pages, IngestOptions(dpi=150)) == 5  # 2.2 MP each
+    assert auto_chunk_pages(pages, IngestOptions(dpi=150)) == 3  # 2.2 MP each
     assert auto_chunk_pages(pages, IngestOptions(dpi=300)) == 1  # 8.7 MP each
     assert auto_chunk_pages(pages[:6], IngestOptions(dpi=150, workers=2)) == 3
     assert auto_chunk_pages(pages, IngestOptions(dpi=150, chunk_pages=7)) == 7
