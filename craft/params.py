@@ -1,0 +1,108 @@
+"""Detector parameters, named after Visual NLP's ``ImageTextDetectorV2`` in snake_case.
+
+One pydantic model serves the library, the CLI flags and the Prefect UI form.
+
+| ocrflow / Visual NLP  | CRAFT reference    | meaning                                    |
+|-----------------------|--------------------|--------------------------------------------|
+| ``score_threshold``   | ``text_threshold`` | peak character score a region must reach   |
+| ``text_threshold``    | ``low_text``       | character score that makes a pixel text    |
+| ``link_threshold``    | ``link_threshold`` | link score that joins characters           |
+| ``width``             | ``canvas_size``    | longest side fed to the network            |
+| ``mag_ratio``         | ``mag_ratio``      | magnification before the ``width`` cap     |
+| ``with_refiner``      | ``refine``         | LinkRefiner: line-level instead of words   |
+| ``size_threshold``    | (none)             | drop regions with a shorter short side (px)|
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["PRESETS", "Backend", "DetectorParams", "Precision", "Preset"]
+
+Preset = Literal["default", "words", "lines"]
+Backend = Literal["auto", "onnxruntime", "torch"]
+Precision = Literal["fp32", "bf16", "fp16"]
+
+
+class DetectorParams(BaseModel):
+    """How CRAFT turns a page into regions. Defaults are the product's design card."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    score_threshold: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Min peak character score of a region (CRAFT text_threshold).",
+    )
+    text_threshold: float = Field(
+        0.2,
+        ge=0.0,
+        le=1.0,
+        description="Character score that marks a pixel as text (CRAFT low_text).",
+    )
+    link_threshold: float = Field(
+        0.4, ge=0.0, le=1.0, description="Link score that joins neighbouring characters."
+    )
+    size_threshold: float = Field(
+        10,
+        ge=-1,
+        description="Drop regions whose short side is below this many page pixels; 0 keeps all; "
+        "-1 derives it as half the page's median region height.",
+    )
+    width: int = Field(1280, ge=32, le=8192, description="Longest image side fed to the network.")
+    mag_ratio: float = Field(1.5, gt=0.0, le=8.0, description="Magnification before the width cap.")
+    with_refiner: bool = Field(
+        True, description="Run the LinkRefiner: text lines instead of words."
+    )
+    batch_size: int = Field(1, ge=1, le=64, description="Pages per forward pass.")
+    device: str = Field(
+        "auto", description="'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N'."
+    )
+    backend: Backend = Field(
+        "auto", description="'auto' = onnxruntime for fp32 on CPU, torch otherwise."
+    )
+    precision: Precision = Field(
+        "fp32", description="fp32 keeps reference parity; bf16/fp16 are faster, less exact."
+    )
+
+    @classmethod
+    def preset(cls, name: Preset = "default", **overrides: Any) -> DetectorParams:
+        """Start from a named preset; explicit keyword values win over it."""
+        try:
+            base = PRESETS[name]
+        except KeyError:
+            raise ValueError(f"unknown preset '{name}' (known: {', '.join(PRESETS)})") from None
+        return cls(**{**base, **{k: v for k, v in overrides.items() if v is not None}})
+
+    def craft_thresholds(self) -> dict[str, float]:
+        """The same thresholds under the reference code's names."""
+        return {
+            "text_threshold": self.score_threshold,
+            "low_text": self.text_threshold,
+            "link_threshold": self.link_threshold,
+        }
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # The product card: recall-friendly thresholds, line regions, small specks dropped.
+    "default": {},
+    # CRAFT's own defaults at word level (the reference's test.py), no size filter.
+    "words": {
+        "score_threshold": 0.7,
+        "text_threshold": 0.4,
+        "link_threshold": 0.4,
+        "with_refiner": False,
+        "size_threshold": 0,
+    },
+    # CRAFT's own thresholds with the LinkRefiner: the reference's line-level output.
+    "lines": {
+        "score_threshold": 0.7,
+        "text_threshold": 0.4,
+        "link_threshold": 0.4,
+        "with_refiner": True,
+        "size_threshold": 0,
+    },
+}

@@ -1,0 +1,116 @@
+"""``CraftPredictor``: BGR pages in, ``PageResult`` (rotated regions + timings) out."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from craft.backends import InferenceBackend, ScoreMaps
+from craft.geometry import quad_to_region, scale_quads, size_filter
+from craft.params import DetectorParams
+from craft.postprocess import detect_quads
+from craft.preprocess import Prepared, check_page, padded_size, prepare_batch
+from craft.types import PageResult, Region, StageTimings
+
+__all__ = ["CraftPredictor", "ModelInfo", "maps_to_regions"]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What produced a result: recorded with every run so results stay reproducible."""
+
+    model: str
+    model_sha256: str
+    refiner: str | None
+    refiner_sha256: str | None
+    backend: str
+    device: str
+    precision: str
+
+
+class CraftPredictor:
+    """Runs CRAFT (+ LinkRefiner) on pages of any sizes and returns rotated regions.
+
+    Build one with ``craft.zoo.craft_predictor``; it holds the loaded model, so reuse it.
+    """
+
+    def __init__(self, backend: InferenceBackend, params: DetectorParams, info: ModelInfo) -> None:
+        self.backend = backend
+        self.params = params
+        self.info = info
+
+    def __call__(self, pages: Sequence[np.ndarray]) -> list[PageResult]:
+        """Alias of :meth:`predict`."""
+        return self.predict(pages)
+
+    def predict(self, pages: Sequence[np.ndarray]) -> list[PageResult]:
+        """Detect text on each page (3-channel uint8 BGR arrays of any sizes).
+
+        Pages are grouped by padded input size, then run ``batch_size`` at a time: a page
+        padded beyond its own 32-aligned size would see different borders than the reference,
+        so only pages with equal padded sizes share a forward pass.
+        """
+        for i, page in enumerate(pages):
+            check_page(page, i)
+        results: list[PageResult | None] = [None] * len(pages)
+        for idx in self._batches(pages):
+            for i, res in zip(idx, self._predict_batch([pages[i] for i in idx]), strict=True):
+                results[i] = res
+        return [r for r in results if r is not None]
+
+    def _batches(self, pages: Sequence[np.ndarray]) -> Iterable[list[int]]:
+        groups: dict[tuple[int, int], list[int]] = {}
+        p = self.params
+        for i, page in enumerate(pages):
+            key = padded_size(page.shape[0], page.shape[1], p.width, p.mag_ratio)
+            groups.setdefault(key, []).append(i)
+        for idx in groups.values():
+            for start in range(0, len(idx), p.batch_size):
+                yield idx[start : start + p.batch_size]
+
+    def _predict_batch(self, pages: list[np.ndarray]) -> list[PageResult]:
+        p = self.params
+        t0 = time.perf_counter()
+        batch, metas = prepare_batch(pages, p.width, p.mag_ratio)
+        t_pre = time.perf_counter() - t0
+        maps = self.backend.run(batch, with_refiner=p.with_refiner)
+        n = len(pages)
+        out = []
+        for i, meta in enumerate(metas):
+            t1 = time.perf_counter()
+            result_regions = maps_to_regions(maps, i, meta, p)
+            t_post = time.perf_counter() - t1
+            timings = StageTimings(
+                preprocess=t_pre / n,
+                forward=maps.forward_s / n,
+                refine=maps.refine_s / n,
+                postprocess=t_post,
+            )
+            out.append(PageResult(meta.width, meta.height, tuple(result_regions), timings))
+        return out
+
+
+def maps_to_regions(
+    maps: ScoreMaps, index: int, meta: Prepared, params: DetectorParams
+) -> list[Region]:
+    """Regions of page ``index`` of a batch, in that page's original pixels."""
+    link = maps.link
+    if params.with_refiner:
+        if maps.refined_link is None:
+            raise ValueError("with_refiner=True but the maps carry no refined link map")
+        link = maps.refined_link
+    # Only the page's own area of the map: padding from other pages must not add boxes.
+    mh, mw = meta.padded_hw[0] // 2, meta.padded_hw[1] // 2
+    boxes = detect_quads(
+        maps.text[index, :mh, :mw],
+        link[index, :mh, :mw],
+        text_threshold=params.score_threshold,
+        link_threshold=params.link_threshold,
+        low_text=params.text_threshold,
+    )
+    quads = scale_quads(boxes.quads, meta.ratio)
+    regions = [quad_to_region(q, s) for q, s in zip(quads, boxes.scores, strict=True)]
+    return size_filter(regions, params.size_threshold)

@@ -1,0 +1,1 @@
+"""Packaged weight files (the LinkRefiner, MIT, NAVER Corp.; see NOTICE)."""

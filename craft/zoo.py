@@ -1,0 +1,138 @@
+"""Factories: verified weights -> models -> a ready ``CraftPredictor``, cached per process.
+
+Loading CRAFT costs about a second and 80 MB; flows call ``craft_predictor`` per task, so the
+loaded engines are memoised by everything that changes them.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from craft.backends import InferenceBackend, OnnxBackend, TorchBackend, resolve_device
+from craft.model import CRAFT
+from craft.onnx_export import export_onnx, onnx_cache_paths
+from craft.params import DetectorParams, Preset
+from craft.predictor import CraftPredictor, ModelInfo
+from craft.refiner import RefineNet
+from craft.weights_store import WEIGHTS, cache_dir, resolve_weights
+
+__all__ = ["clear_cache", "craft_predictor", "ensure_onnx", "load_craft", "load_refiner"]
+
+CRAFT_WEIGHTS = "craft_mlt_25k"
+REFINER_WEIGHTS = "craft_refiner_CTW1500"
+
+
+def _load_state(path: Path) -> dict[str, torch.Tensor]:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+@functools.lru_cache(maxsize=4)
+def load_craft(path: Path) -> CRAFT:
+    """CRAFT with verified weights (``path`` must come from ``resolve_weights``)."""
+    model = CRAFT()
+    model.load_state_dict(_load_state(path), strict=True)
+    return model.eval()
+
+
+@functools.lru_cache(maxsize=4)
+def load_refiner(path: Path) -> RefineNet:
+    """LinkRefiner with verified weights (``path`` must come from ``resolve_weights``)."""
+    model = RefineNet()
+    model.load_state_dict(_load_state(path), strict=True)
+    return model.eval()
+
+
+def ensure_onnx(
+    craft_path: Path, refiner_path: Path, cache_root: Path | None = None
+) -> tuple[Path, Path]:
+    """Return the cached ONNX graphs for these weights, exporting them on first use."""
+    root = cache_root or cache_dir()
+    craft_onnx, refiner_onnx = onnx_cache_paths(
+        root, WEIGHTS[CRAFT_WEIGHTS].sha256, WEIGHTS[REFINER_WEIGHTS].sha256
+    )
+    if not (craft_onnx.is_file() and refiner_onnx.is_file()):
+        export_onnx(load_craft(craft_path), load_refiner(refiner_path), craft_onnx, refiner_onnx)
+    return craft_onnx, refiner_onnx
+
+
+def _pick_backend(params: DetectorParams, device: str) -> str:
+    if params.backend != "auto":
+        return params.backend
+    return "onnxruntime" if device == "cpu" and params.precision == "fp32" else "torch"
+
+
+@functools.lru_cache(maxsize=8)
+def _engine(
+    backend: str, device: str, precision: str, craft_path: Path, refiner_path: Path
+) -> InferenceBackend:
+    if backend == "onnxruntime":
+        if device != "cpu" or precision != "fp32":
+            raise ValueError(
+                f"backend 'onnxruntime' runs fp32 on the CPU only (got device '{device}', "
+                f"precision '{precision}'); use backend 'torch' or 'auto'"
+            )
+        craft_onnx, refiner_onnx = ensure_onnx(craft_path, refiner_path)
+        return OnnxBackend(craft_onnx, refiner_onnx)
+    if backend == "torch":
+        # Separate module copies per engine: .to(device) moves modules in place.
+        craft = CRAFT()
+        craft.load_state_dict(load_craft(craft_path).state_dict())
+        refiner = RefineNet()
+        refiner.load_state_dict(load_refiner(refiner_path).state_dict())
+        return TorchBackend(craft, refiner, device=device, precision=precision)
+    raise ValueError(f"unknown backend '{backend}' (auto, onnxruntime, torch)")
+
+
+def craft_predictor(
+    preset: Preset = "default",
+    params: DetectorParams | None = None,
+    *,
+    craft_weights: str | os.PathLike[str] | None = None,
+    refiner_weights: str | os.PathLike[str] | None = None,
+    **overrides: Any,
+) -> CraftPredictor:
+    """Build (or reuse) a predictor.
+
+    >>> predictor = craft_predictor("words", width=960)
+    >>> [page] = predictor([cv2.imread("scan.png")])
+    >>> page.regions[0].polygon
+
+    Args:
+        preset: "default" (product card, lines), "words" (CRAFT defaults) or "lines".
+        params: full parameters; ``overrides`` are applied on top of it or of the preset.
+        craft_weights: explicit path to ``craft_mlt_25k.pth`` (else env, package, cache).
+        refiner_weights: explicit path to ``craft_refiner_CTW1500.pth``.
+    """
+    if params is None:
+        params = DetectorParams.preset(preset, **overrides)
+    elif overrides:
+        params = params.model_copy(update=overrides)
+        params = DetectorParams.model_validate(params.model_dump())
+    craft_path = resolve_weights(CRAFT_WEIGHTS, craft_weights)
+    refiner_path = resolve_weights(REFINER_WEIGHTS, refiner_weights)
+    device = resolve_device(params.device)
+    backend = _pick_backend(params, device)
+    engine = _engine(backend, device, params.precision, craft_path, refiner_path)
+    info = ModelInfo(
+        model=CRAFT_WEIGHTS,
+        model_sha256=WEIGHTS[CRAFT_WEIGHTS].sha256,
+        refiner=REFINER_WEIGHTS if params.with_refiner else None,
+        refiner_sha256=WEIGHTS[REFINER_WEIGHTS].sha256 if params.with_refiner else None,
+        backend=engine.name,
+        device=device,
+        precision=params.precision,
+    )
+    return CraftPredictor(engine, params, info)
+
+
+def clear_cache() -> None:
+    """Forget loaded models and engines (tests, or to free memory)."""
+    _engine.cache_clear()
+    load_craft.cache_clear()
+    load_refiner.cache_clear()
