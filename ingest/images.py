@@ -29,7 +29,7 @@ from .errors import (
     PageRenderError,
     PageTooLargeError,
 )
-from .limits import check_file_size, check_page_size
+from .limits import check_file_size, check_page_size, page_range
 from .options import IngestOptions
 from .pages import Document, Page
 
@@ -165,6 +165,14 @@ def _pil_to_bgr(frame: Image.Image) -> np.ndarray:
     return cv2.cvtColor(np.asarray(frame.convert("RGB")), cv2.COLOR_RGB2BGR)
 
 
+def _frame_count(doc: Document, im: Image.Image) -> int:
+    """Pages in the image; Pillow walks a TIFF's whole IFD chain to count them."""
+    try:
+        return int(getattr(im, "n_frames", 1))
+    except (OSError, EOFError, SyntaxError, ValueError) as exc:
+        raise CorruptDocumentError(doc.path, f"image page list is damaged ({exc})") from None
+
+
 def _orientation(im: Image.Image) -> int:
     """EXIF orientation tag, 1 (upright) when absent or unreadable (damage shows at decode)."""
     try:
@@ -191,7 +199,7 @@ def image_page_count(doc: Document, options: IngestOptions | None = None) -> int
         im = _open_header(doc, _read_bytes(doc, opts))
     except Image.DecompressionBombError:
         return 1
-    return int(getattr(im, "n_frames", 1))
+    return _frame_count(doc, im)
 
 
 def iter_image_pages(
@@ -201,7 +209,8 @@ def iter_image_pages(
 
     Raises:
         DocumentError: the whole file is bad (FileMissingError, FileUnreadableError,
-            FileTooLargeError, CorruptDocumentError).
+            FileTooLargeError, CorruptDocumentError), or first_page/last_page/max_pages
+            select nothing or too much (NoPagesError, TooManyPagesError).
     """
     opts = options or IngestOptions()
     data = _read_bytes(doc, opts)
@@ -210,8 +219,9 @@ def iter_image_pages(
     except Image.DecompressionBombError as exc:
         yield _bomb_error(doc, exc, opts)
         return
+    first, last = page_range(doc.path, _frame_count(doc, im), opts)
     if doc.media_type == "image/tiff":
-        yield from _iter_tiff(doc, im, opts)
+        yield from _iter_tiff(doc, im, first, last, opts)
         return
 
     width, height = im.size
@@ -235,9 +245,11 @@ def iter_image_pages(
     yield Page(doc.document_id, doc.path, 1, bgr)
 
 
-def _iter_tiff(doc: Document, im: Image.Image, opts: IngestOptions) -> Iterator[Page | PageError]:
+def _iter_tiff(
+    doc: Document, im: Image.Image, first: int, last: int, opts: IngestOptions
+) -> Iterator[Page | PageError]:
     frames = int(getattr(im, "n_frames", 1))
-    for index in range(frames):
+    for index in range(first - 1, last):
         number = index + 1
         try:
             im.seek(index)

@@ -14,7 +14,18 @@ Defaults are sized for documents, not for attacks:
 
 from __future__ import annotations
 
-from .errors import FileTooLargeError, PageTooLargeError, PageTooSmallError
+from typing import TYPE_CHECKING
+
+from .errors import (
+    FileTooLargeError,
+    NoPagesError,
+    PageTooLargeError,
+    PageTooSmallError,
+    TooManyPagesError,
+)
+
+if TYPE_CHECKING:
+    from .options import IngestOptions
 
 __all__ = [
     "MAX_FILE_BYTES",
@@ -23,6 +34,7 @@ __all__ = [
     "MIN_SIDE_PX",
     "check_file_size",
     "check_page_size",
+    "page_range",
 ]
 
 MAX_FILE_BYTES = 512 * 1024 * 1024
@@ -58,3 +70,33 @@ def check_page_size(
             page_number=page_number,
         )
     return None
+
+
+def page_range(path: str, count: int, opts: IngestOptions) -> tuple[int, int]:
+    """The 1-based inclusive (first, last) pages to read, clipped to ``count``.
+
+    The same rule for PDFs and multi-page images: first_page/last_page select, max_pages
+    refuses a longer selection before anything is rendered.
+
+    Raises:
+        ValueError: last_page before first_page (the schema cannot express it).
+        NoPagesError: the document is empty, or first_page is past its end.
+        TooManyPagesError: the selection is longer than max_pages.
+    """
+    first = opts.first_page or 1
+    last = min(opts.last_page or count, count)
+    if opts.last_page is not None and opts.last_page < first:
+        raise ValueError(f"last_page '{opts.last_page}' is before first_page '{first}'")
+    if count == 0:
+        raise NoPagesError(path, "document has no pages")
+    if first > count:
+        raise NoPagesError(
+            path,
+            f"first_page={first} but the document has only {count} page(s)",
+            "lower first_page",
+        )
+    if last - first + 1 > opts.max_pages:
+        raise TooManyPagesError(
+            path, f"{last - first + 1} pages requested, more than max_pages={opts.max_pages}"
+        )
+    return first, last

@@ -43,10 +43,9 @@ from .errors import (
     PageTimeoutError,
     PasswordRequiredError,
     PopplerNotFoundError,
-    TooManyPagesError,
     WrongPasswordError,
 )
-from .limits import check_page_size
+from .limits import check_page_size, page_range
 from .options import IngestOptions
 from .pages import Affine, Document, Page
 
@@ -297,25 +296,6 @@ def _plan(
         yield chunk
 
 
-def _page_range(doc: Document, count: int, opts: IngestOptions) -> tuple[int, int]:
-    first = opts.first_page or 1
-    last = min(opts.last_page or count, count)
-    if opts.last_page is not None and opts.last_page < first:
-        raise ValueError(f"last_page '{opts.last_page}' is before first_page '{first}'")
-    if first > count:
-        raise NoPagesError(
-            doc.path,
-            f"first_page={first} but the PDF has only {count} page(s)",
-            "lower first_page",
-        )
-    if last - first + 1 > opts.max_pages:
-        raise TooManyPagesError(
-            doc.path,
-            f"{last - first + 1} pages requested, more than max_pages={opts.max_pages}",
-        )
-    return first, last
-
-
 def iter_pdf_pages(
     doc: Document, options: IngestOptions | None = None
 ) -> Iterator[Page | PageError]:
@@ -327,7 +307,7 @@ def iter_pdf_pages(
             FileMissingError.
     """
     opts = options or IngestOptions()
-    first, last = _page_range(doc, pdf_page_count(doc, opts), opts)
+    first, last = page_range(doc.path, pdf_page_count(doc, opts), opts)
     geoms = _page_geometry(doc, first, last, opts)
     pool = ThreadPoolExecutor(max_workers=opts.workers, thread_name_prefix="ingest-pdf")
     window: deque[Future[list[Page | PageError]] | PageError] = deque()

@@ -15,10 +15,13 @@ from PIL import Image, ImageOps
 from ingest import (
     CorruptDocumentError,
     IngestOptions,
+    NoPagesError,
     Page,
     PageError,
+    PageRenderError,
     PageTooLargeError,
     PageTooSmallError,
+    TooManyPagesError,
     count_pages,
     iter_pages,
     open_document,
@@ -86,6 +89,30 @@ def test_multipage_tiff_yields_every_frame(write) -> None:
         assert isinstance(page, Page)
         assert page.height == 20 + 10 * i
         assert tuple(page.image[5, 5]) == (b, g, r)
+
+
+def _noise_tiff(frames: int) -> bytes:
+    rng = np.random.default_rng(0)
+    images = [
+        Image.fromarray(rng.integers(0, 255, (50, 60, 3), dtype=np.uint8)) for _ in range(frames)
+    ]
+    return _pil_bytes(images[0], "TIFF", save_all=True, append_images=images[1:])
+
+
+def test_tiff_with_a_damaged_last_frame_keeps_the_others(write) -> None:
+    data = _noise_tiff(3)
+    results = _pages(write("cut.tif", data[:-3000]))  # frame 3's pixels are cut short
+    assert [type(r) for r in results] == [Page, Page, PageRenderError]
+    assert "cut.tif, page 3: TIFF frame cannot be decoded" in str(results[2])
+
+
+def test_tiff_page_range_and_max_pages(write) -> None:
+    path = write("five.tif", _noise_tiff(5))
+    assert [p.page_number for p in _pages(path, first_page=2, last_page=3)] == [2, 3]
+    with pytest.raises(TooManyPagesError, match="5 pages requested, more than max_pages=4"):
+        _pages(path, max_pages=4)
+    with pytest.raises(NoPagesError, match="first_page=6 but the document has only 5"):
+        _pages(path, first_page=6)
 
 
 def test_bilevel_fax_tiff(write) -> None:
