@@ -32,9 +32,12 @@ class Document:
         return self.media_type == "application/pdf"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Page:
     """One page as the detector wants it: HxWx3 uint8 BGR, C-contiguous.
+
+    ``eq=False``: pages compare by identity, since a generated ``==`` on the pixel array
+    would raise (``page in pages`` included), and hashing it would too.
 
     Coordinates: pixel (x, y) has x to the right and y down, 0 at the top-left *edge* of the
     image (not the first pixel's centre). ``to_pdf_points`` maps such a point to PDF user

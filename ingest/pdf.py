@@ -14,6 +14,10 @@ Why it looks like this:
   process on expiry. A chunk that fails or times out is retried page by page, so one
   broken page costs only itself.
 * The CropBox (what viewers show) is rendered, not the MediaBox.
+* pdf2image runs its own pdfinfo (without a timeout) inside each call; ours has already
+  read the same file with one, so a hang there is unlikely, not impossible.
+* The password goes to poppler on its command line (poppler has no other way), so other
+  local users can see it in the process list while a page renders.
 """
 
 from __future__ import annotations
@@ -300,6 +304,9 @@ def iter_pdf_pages(
     doc: Document, options: IngestOptions | None = None
 ) -> Iterator[Page | PageError]:
     """Yield the PDF's pages in order, one ``Page`` or ``PageError`` per page.
+
+    Closing the iterator early cancels the chunks not started and waits for the running
+    ones (each bounded by its timeout).
 
     Raises:
         DocumentError: PopplerNotFoundError, PasswordRequiredError, WrongPasswordError,

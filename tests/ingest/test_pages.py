@@ -10,7 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 import ingest.errors
-from ingest import IngestError, IngestOptions, Page, PageError, PageTooSmallError
+from ingest import Document, IngestError, IngestOptions, Page, PageError, PageTooSmallError
 
 
 def _page(image: np.ndarray, **kw: object) -> Page:
@@ -28,6 +28,17 @@ def test_page_enforces_the_detector_contract() -> None:
         _page(np.zeros((5, 3, 3), np.uint8).transpose(1, 0, 2))
     with pytest.raises(ValueError, match="1-based"):
         Page("id", "a.png", 0, np.zeros((3, 5, 3), np.uint8))
+
+
+def test_pages_and_documents_pickle_for_prefect_results() -> None:
+    page = _page(
+        np.arange(30, dtype=np.uint8).reshape(2, 5, 3), dpi=72, to_pdf_points=(1, 0, 0, 0, -1, 9)
+    )
+    back = pickle.loads(pickle.dumps(page))
+    assert np.array_equal(back.image, page.image) and back.to_pdf_points == page.to_pdf_points
+    assert page != back and page in [page]  # identity, not an ambiguous array comparison
+    doc = Document("ab" * 32, "x.pdf", "application/pdf", 10)
+    assert pickle.loads(pickle.dumps(doc)) == doc
 
 
 def test_pixel_to_pdf() -> None:
