@@ -220,7 +220,9 @@ def _render_chunk(
         )
     except (p2i_errors.PDFPageCountError, OSError, ValueError) as exc:
         images = []
-        problem = PageRenderError(doc.path, f"poppler failed ({exc})".strip(), page_number=first)
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        why = lines[-1] if lines else type(exc).__name__
+        problem = PageRenderError(doc.path, f"poppler failed: '{why}'", page_number=first)
     sizes_ok = len(images) == len(chunk) and all(
         abs(img.shape[1] - g.pixel_size(opts.dpi)[0]) <= 2
         and abs(img.shape[0] - g.pixel_size(opts.dpi)[1]) <= 2
@@ -262,7 +264,8 @@ def auto_chunk_pages(geoms: list[PdfPageGeometry], opts: IngestOptions) -> int:
     """
     if opts.chunk_pages is not None:
         return opts.chunk_pages
-    pixels = [w * h for g in geoms for w, h in [g.pixel_size(opts.dpi)]]
+    sizes = (w * h for g in geoms for w, h in [g.pixel_size(opts.dpi)])
+    pixels = [p for p in sizes if p <= opts.max_pixels]  # refused pages are never rendered
     by_memory = AUTO_CHUNK_PIXELS // max(max(pixels, default=1), 1)
     by_parallelism = math.ceil(len(geoms) / opts.workers)
     return max(1, min(_AUTO_CHUNK_MAX, by_memory, by_parallelism))

@@ -250,3 +250,18 @@ def test_auto_chunk_balances_call_overhead_memory_and_workers() -> None:
     assert auto_chunk_pages(pages, IngestOptions(dpi=300)) == 1  # 8.7 MP each
     assert auto_chunk_pages(pages[:6], IngestOptions(dpi=150, workers=2)) == 3
     assert auto_chunk_pages(pages, IngestOptions(dpi=150, chunk_pages=7)) == 7
+    poster = PdfPageGeometry(101, (0.0, 0.0, 14400.0, 14400.0), 0)  # refused, never rendered
+    assert auto_chunk_pages([*pages, poster], IngestOptions(dpi=150)) == 3
+
+
+def test_failing_poppler_chunk_is_retried_page_by_page(write, tmp_path: Path) -> None:
+    log = tmp_path / "calls"
+    poppler = _fake_poppler(
+        tmp_path, f'echo "$*" >> "{log}"\necho "Syntax Error: boom" >&2\nexit 1'
+    )
+    pdf = write("two.pdf", make_pdf([PdfPage(), PdfPage()]))
+    results = _pages(pdf, poppler_path=str(poppler), chunk_pages=2, workers=1)
+    assert [type(r) for r in results] == [PageRenderError, PageRenderError]
+    assert [r.page_number for r in results] == [1, 2]
+    assert "poppler rendered no image, expected 1275x1650" in str(results[0])
+    assert len(log.read_text().splitlines()) == 3  # the chunk, then each page alone
