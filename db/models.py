@@ -5,7 +5,7 @@ and invariants live in constraints, not only in :mod:`db.writes`:
 
 - ``page_results`` has one row per (page, parameter set): unique on ``(page_id, params_hash)``,
   so the same page detected again with the same parameters and weights can never hold two copies.
-- ``regions`` hang off a page result (``ON DELETE CASCADE``), unique on
+- ``regions`` hang off a page result (``ON DELETE CASCADE``), keyed by
   ``(page_result_id, region_index)``; replacing a page's regions is delete + insert in one
   transaction.
 - Denormalised keys (``regions.page_id``/``run_id``, ``page_results.params_hash``) are pinned by
@@ -92,8 +92,6 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 JSONDocument = JSON().with_variant(postgresql.JSONB(), "postgresql")
-# SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid), not a BIGINT one.
-BigID = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class DocumentStatus(enum.StrEnum):
@@ -269,14 +267,14 @@ class Region(Base):
 
     __tablename__ = "regions"
     __table_args__ = (
-        UniqueConstraint("page_result_id", "region_index"),
         ForeignKeyConstraint(
             ["page_result_id", "page_id", "run_id"],
             ["page_results.id", "page_results.page_id", "page_results.run_id"],
             ondelete="CASCADE",
         ),
         Index(None, "page_id", "y_min", "x_min"),
-        Index(None, "run_id"),
+        # No index on run_id alone: run-level queries go through page_results, and SQLite's
+        # planner (without ANALYZE) would pick it for cascade lookups, scanning a whole run.
         Index(None, "score"),
         CheckConstraint("region_index >= 0", name="region_index_non_negative"),
         CheckConstraint("score >= 0 AND score <= 1", name="score_0_1"),
@@ -285,11 +283,14 @@ class Region(Base):
         {"comment": "Rotated text regions; x0,y0..x3,y3 clockwise from the top-left-most corner."},
     )
 
-    id: Mapped[int] = mapped_column(BigID, primary_key=True)
-    page_result_id: Mapped[int]
+    # The key is (page_result_id, region_index): no surrogate id, whose sequence and index
+    # would cost about a tenth of bulk-insert speed on PostgreSQL for nothing analysts need.
+    page_result_id: Mapped[int] = mapped_column(primary_key=True)
+    region_index: Mapped[int] = mapped_column(
+        primary_key=True, comment="0-based order within the page result."
+    )
     page_id: Mapped[int]
     run_id: Mapped[int]
-    region_index: Mapped[int] = mapped_column(comment="0-based order within the page result.")
     center_x: Mapped[float] = mapped_column(Float)
     center_y: Mapped[float] = mapped_column(Float)
     width: Mapped[float] = mapped_column(Float, comment="Length of edge (x0,y0)->(x1,y1).")

@@ -548,16 +548,21 @@ def _region_rows(
 
 
 _COLUMN_LIST = ", ".join(REGION_COLUMNS)
+# Binary COPY skips the server's text parsing of 18 floats per row (about 2x faster); it needs
+# exact types, hence the int()/float() in _region_rows.
+_COPY_TYPES = ["int4"] * 4 + ["float8"] * (len(REGION_COLUMNS) - 4)
 
 
 def _bulk_insert_regions(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-    """COPY on PostgreSQL (several times faster than multi-row INSERT); executemany on SQLite."""
+    """Binary COPY on PostgreSQL (several times faster than multi-row INSERT); executemany on
+    SQLite (its driver loops in C over one prepared statement)."""
     driver: Any = conn.connection.driver_connection
     if conn.dialect.name == "postgresql":
-        statement = f"COPY regions ({_COLUMN_LIST}) FROM STDIN"
+        statement = f"COPY regions ({_COLUMN_LIST}) FROM STDIN (FORMAT BINARY)"
         dbapi_error = conn.dialect.loaded_dbapi.Error
         try:
             with driver.cursor() as cursor, cursor.copy(statement) as copy:
+                copy.set_types(_COPY_TYPES)
                 for row in rows:
                     copy.write_row(row)
         except dbapi_error as error:  # wrap like SQLAlchemy does, so callers see one error type

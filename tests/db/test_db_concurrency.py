@@ -62,7 +62,7 @@ def test_different_documents_lose_nothing(engine: Engine, tmp_path: Path) -> Non
     run_writers(url, [("a.pdf", 30), ("b.pdf", 50)], tmp_path)
     got = query(
         engine,
-        "SELECT d.source_uri, COUNT(DISTINCT p.id), COUNT(r.id) FROM documents d "
+        "SELECT d.source_uri, COUNT(DISTINCT p.id), COUNT(r.region_index) FROM documents d "
         "JOIN pages p ON p.document_id = d.id JOIN regions r ON r.page_id = p.id "
         "GROUP BY d.source_uri ORDER BY d.source_uri",
     )
@@ -78,7 +78,7 @@ def test_same_document_ends_with_one_copy(engine: Engine, tmp_path: Path) -> Non
     assert query(engine, "SELECT COUNT(*) FROM pages")[0][0] == PAGES
     per_result = query(
         engine,
-        "SELECT pr.page_id, pr.run_id, COUNT(r.id), MIN(r.run_id), MAX(r.run_id) "
+        "SELECT pr.page_id, pr.run_id, COUNT(r.region_index), MIN(r.run_id), MAX(r.run_id) "
         "FROM page_results pr LEFT JOIN regions r ON r.page_result_id = pr.id "
         "GROUP BY pr.id, pr.page_id, pr.run_id",
     )

@@ -131,14 +131,15 @@ def test_other_parameters_keep_their_own_result(engine: Engine) -> None:
 def test_failed_write_leaves_the_old_regions(engine: Engine) -> None:
     run, page = new_run(engine), new_page(engine)
     writes.write_page_regions(engine, run_id=run, page_id=page, regions=make_regions(20))
-    before = rows(engine, "SELECT id, page_result_id FROM regions ORDER BY id")
+    snapshot = "SELECT page_result_id, region_index, run_id FROM regions ORDER BY region_index"
+    before = rows(engine, snapshot)
 
     broken = make_regions(50)
     broken[37] = replace(broken[37], score=1.5)  # violates ck_regions_score_0_1 mid-page
     with pytest.raises(IntegrityError):
         writes.write_page_regions(engine, run_id=new_run(engine), page_id=page, regions=broken)
 
-    assert rows(engine, "SELECT id, page_result_id FROM regions ORDER BY id") == before
+    assert rows(engine, snapshot) == before
     assert count(engine, "page_results") == 1
 
 

@@ -24,13 +24,11 @@ depends_on: str | Sequence[str] | None = None
 STATUS = "status IN ('pending', 'running', 'done', 'failed')"
 RUN_STATUS = "status IN ('running', 'completed', 'failed', 'cancelled', 'abandoned')"
 JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-BIGID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 TS = sa.DateTime(timezone=True)
 
 REGION_DETAILS = """
 CREATE VIEW region_details AS
 SELECT
-    r.id AS region_id,
     d.id AS document_id,
     d.sha256 AS document_sha256,
     d.source_uri,
@@ -291,16 +289,15 @@ def upgrade() -> None:
     op.create_index(op.f("ix_page_results_run_id"), "page_results", ["run_id"], unique=False)
     op.create_table(
         "regions",
-        sa.Column("id", BIGID, nullable=False),
         sa.Column("page_result_id", sa.Integer(), nullable=False),
-        sa.Column("page_id", sa.Integer(), nullable=False),
-        sa.Column("run_id", sa.Integer(), nullable=False),
         sa.Column(
             "region_index",
             sa.Integer(),
             nullable=False,
             comment="0-based order within the page result.",
         ),
+        sa.Column("page_id", sa.Integer(), nullable=False),
+        sa.Column("run_id", sa.Integer(), nullable=False),
         sa.Column("center_x", sa.Float(), nullable=False),
         sa.Column("center_y", sa.Float(), nullable=False),
         sa.Column("width", sa.Float(), nullable=False, comment="Length of edge (x0,y0)->(x1,y1)."),
@@ -338,16 +335,12 @@ def upgrade() -> None:
             name=op.f("fk_regions_page_result_id_page_id_run_id_page_results"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_regions")),
-        sa.UniqueConstraint(
-            "page_result_id", "region_index", name=op.f("uq_regions_page_result_id_region_index")
-        ),
+        sa.PrimaryKeyConstraint("page_result_id", "region_index", name=op.f("pk_regions")),
         comment="Rotated text regions; x0,y0..x3,y3 clockwise from the top-left-most corner.",
     )
     op.create_index(
         op.f("ix_regions_page_id_y_min_x_min"), "regions", ["page_id", "y_min", "x_min"]
     )
-    op.create_index(op.f("ix_regions_run_id"), "regions", ["run_id"])
     op.create_index(op.f("ix_regions_score"), "regions", ["score"])
 
     dialect = op.get_bind().dialect.name
@@ -360,7 +353,6 @@ def downgrade() -> None:
     for view in VIEWS:
         op.execute(f"DROP VIEW IF EXISTS {view}")
     op.drop_index(op.f("ix_regions_score"), table_name="regions")
-    op.drop_index(op.f("ix_regions_run_id"), table_name="regions")
     op.drop_index(op.f("ix_regions_page_id_y_min_x_min"), table_name="regions")
     op.drop_table("regions")
     op.drop_index(op.f("ix_page_results_run_id"), table_name="page_results")
