@@ -76,7 +76,7 @@ def head_revision() -> str:
 
 def current_revision(engine: Engine) -> str | None:
     """The database's revision, or ``None`` when it has never been migrated."""
-    with connect(engine) as conn:
+    with connect(engine, read_only=True) as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 

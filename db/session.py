@@ -32,6 +32,7 @@ __all__ = [
     "to_url",
 ]
 
+READ_ONLY_OPTION = "ocrflow_read_only"
 _EXAMPLES = "e.g. sqlite:///ocrflow.db or postgresql://user:password@localhost:5432/ocrflow"
 _SECRET_IN_URL = re.compile(r"(://[^:/@]*:)[^@]*@")
 
@@ -84,7 +85,9 @@ def create_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
     """
     parsed = to_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = sa.create_engine(parsed, **kwargs)
+        connect_args = dict(kwargs.pop("connect_args", {}))
+        connect_args.setdefault("timeout", 30)  # seconds a writer waits for the lock
+        engine = sa.create_engine(parsed, connect_args=connect_args, **kwargs)
         _configure_sqlite(engine)
         return engine
     connect_args = dict(kwargs.pop("connect_args", {}))
@@ -100,7 +103,6 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # The driver must not open transactions itself: we emit BEGIN IMMEDIATE below.
         dbapi_connection.isolation_level = None
-        dbapi_connection.execute("PRAGMA busy_timeout = 30000")
         dbapi_connection.execute("PRAGMA journal_mode = WAL")
         dbapi_connection.execute("PRAGMA synchronous = NORMAL")
         dbapi_connection.execute("PRAGMA foreign_keys = ON")
@@ -110,7 +112,9 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the lock up front; connect(read_only=True) readers do not need it.
+        read_only = conn.get_execution_options().get(READ_ONLY_OPTION, False)
+        conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
 
 def unavailable(url: URL, error: BaseException) -> DatabaseUnavailableError:
@@ -132,22 +136,25 @@ def unavailable(url: URL, error: BaseException) -> DatabaseUnavailableError:
 
 
 @contextmanager
-def connect(engine: Engine) -> Iterator[Connection]:
+def connect(engine: Engine, *, read_only: bool = False) -> Iterator[Connection]:
     """Open a connection, turning a failure to connect into :class:`DatabaseUnavailableError`.
 
     Errors after the connection is open are left alone: they are real bugs or data problems.
+    ``read_only`` lets SQLite start a deferred transaction, which does not wait for writers.
     """
     try:
         conn = engine.connect()
     except DBAPIError as error:
         raise unavailable(engine.url, error) from None
     with conn:
+        if read_only:
+            conn.execution_options(**{READ_ONLY_OPTION: True})
         yield conn
 
 
 def ping(engine: Engine) -> None:
     """Check that the database answers; raise :class:`DatabaseUnavailableError` otherwise."""
-    with connect(engine) as conn:
+    with connect(engine, read_only=True) as conn:
         conn.exec_driver_sql("SELECT 1")
 
 

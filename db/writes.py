@@ -408,7 +408,7 @@ def _update_one(engine: Engine, table: Table, row_id: int, values: dict[str, Any
 
 def page_done(engine: Engine, *, page_id: int, params_hash: str) -> bool:
     """Whether this page already has a result for ``params_hash`` (so it can be skipped)."""
-    with connect(engine) as conn:
+    with connect(engine, read_only=True) as conn:
         query = select(
             exists().where(
                 page_results.c.page_id == page_id, page_results.c.params_hash == params_hash

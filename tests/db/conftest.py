@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
-from craft.types import StageTimings
 from tests.db_fixtures import database_url, engine, pg_admin_url, pg_url, sqlite_url
 
 __all__ = [
@@ -17,6 +18,16 @@ __all__ = [
 ]
 
 
+@dataclass(frozen=True)
+class Timings:
+    """Stands in for ``craft.types.StageTimings`` (importing craft loads torch)."""
+
+    preprocess: float
+    forward: float
+    refine: float
+    postprocess: float
+
+
 @pytest.fixture
-def timings() -> StageTimings:
-    return StageTimings(preprocess=0.01, forward=0.2, refine=0.05, postprocess=0.02)
+def timings() -> Timings:
+    return Timings(preprocess=0.01, forward=0.2, refine=0.05, postprocess=0.02)

@@ -93,3 +93,18 @@ def test_postgresql_uses_psycopg3(pg_url: str) -> None:
             assert conn.execute(sa.text("SELECT 1")).scalar() == 1
     finally:
         engine.dispose()
+
+
+def test_sqlite_readers_do_not_wait_for_a_writer(sqlite_url: str) -> None:
+    from db import migrate
+    from db.session import connect
+
+    migrate.upgrade(sqlite_url)
+    engine = create_engine(sqlite_url, connect_args={"timeout": 0.2})
+    try:
+        with engine.connect() as writer, writer.begin():  # BEGIN IMMEDIATE: holds the lock
+            writer.execute(sa.text("DELETE FROM documents"))
+            with connect(engine, read_only=True) as reader:
+                assert reader.execute(sa.text("SELECT COUNT(*) FROM documents")).scalar() == 0
+    finally:
+        engine.dispose()

@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
-from craft.types import Region, StageTimings
 from db import writes
 from tests.db_fixtures import make_regions
 
@@ -66,7 +65,7 @@ def test_params_hash_is_canonical() -> None:
     )
 
 
-def test_write_page_regions_stores_every_field(engine: Engine, timings: StageTimings) -> None:
+def test_write_page_regions_stores_every_field(engine: Engine, timings: object) -> None:
     run, page = new_run(engine), new_page(engine)
     regions = make_regions(25)
     assert writes.write_page_regions(
@@ -149,7 +148,10 @@ def test_empty_page_is_a_result_with_no_regions(engine: Engine) -> None:
     assert (count(engine, "page_results"), count(engine, "regions")) == (1, 0)
 
 
-def test_numpy_like_floats_are_stored_as_plain_floats(engine: Engine) -> None:
+def test_detector_types_are_accepted(engine: Engine) -> None:
+    """The real craft.types (imported here only: craft pulls in torch), with float subclasses."""
+    from craft.types import Region, StageTimings
+
     class Num(float):  # stands in for numpy.float32: a float subclass drivers may not adapt
         pass
 
@@ -161,10 +163,15 @@ def test_numpy_like_floats_are_stored_as_plain_floats(engine: Engine) -> None:
         angle=Num(region.angle),
         score=Num(0.5),
     )
+    timings = StageTimings(preprocess=Num(0.5), forward=1.0)
+    page = new_page(engine)
     writes.write_page_regions(
-        engine, run_id=new_run(engine), page_id=new_page(engine), regions=[odd]
+        engine, run_id=new_run(engine), page_id=page, regions=[odd], timings=timings
     )
-    assert rows(engine, "SELECT score FROM regions")[0][0] == pytest.approx(0.5)
+    assert rows(engine, "SELECT score, x_min FROM regions")[0] == pytest.approx(
+        (0.5, odd.bounds[0])
+    )
+    assert rows(engine, "SELECT preprocess_seconds FROM page_results")[0][0] == 0.5
 
 
 def test_unknown_run_and_bad_mode_are_refused(engine: Engine) -> None:
