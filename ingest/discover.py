@@ -78,11 +78,11 @@ def _describe_unsupported(head: bytes) -> str:
     for magic, offset, what in _KNOWN_UNSUPPORTED:
         if head[offset : offset + len(magic)] == magic:
             return what
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:
+    if b"\x00" in head:
         return "not a PDF or a supported image"
-    if all(ch.isprintable() or ch.isspace() for ch in text):
+    text = head.decode("utf-8", "replace")  # the head may cut a multi-byte character
+    odd = sum(1 for ch in text if ch == "\ufffd" or not (ch.isprintable() or ch.isspace()))
+    if odd <= 3 + len(text) // 100:
         return "a text file"
     return "not a PDF or a supported image"
 

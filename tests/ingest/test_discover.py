@@ -117,6 +117,16 @@ def test_no_documents_found(write, tmp_path: Path) -> None:
     assert isinstance(error, NoDocumentsFoundError) and "pattern" in str(error)
 
 
+def test_text_detection_survives_a_cut_multibyte_character(write) -> None:
+    text = ("x" * 12 + "Rechnung für Müller – " * 100).encode()
+    with pytest.raises(UnicodeDecodeError):
+        text[:1024].decode()  # the 1 KiB head that is sniffed ends mid-character
+    with pytest.raises(UnsupportedFormatError, match="content is a text file"):
+        open_document(write("rechnung.pdf", text))
+    with pytest.raises(UnsupportedFormatError, match="content is not a PDF or a supported image"):
+        open_document(write("blob.pdf", bytes(range(256)) * 8))
+
+
 def test_file_size_limit(write) -> None:
     path = write("big.pdf", make_pdf([PdfPage()]))
     with pytest.raises(FileTooLargeError, match="more than max_file_bytes=100"):
