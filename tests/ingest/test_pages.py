@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pydantic
@@ -89,3 +92,16 @@ def test_options_are_frozen_constrained_and_hide_the_password() -> None:
         IngestOptions(first_page=0)
     with pytest.raises(pydantic.ValidationError):
         IngestOptions(unknown=1)  # type: ignore[call-arg]
+
+
+def test_ingest_imports_no_prefect_sqlalchemy_or_torch() -> None:
+    code = (
+        "import sys, ingest, ingest.pdf, ingest.images\n"
+        "top = {m.split('.')[0] for m in sys.modules}\n"
+        "bad = sorted(top & {'prefect', 'sqlalchemy', 'torch'})\n"
+        "print(','.join(bad))"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""
