@@ -6,6 +6,8 @@ Defaults are sized for documents, not for attacks:
   disk images and videos dropped in the inbox.
 * ``MAX_PIXELS`` 80 M pixels per page (240 MB as BGR): an A1 poster at 300 DPI is 70 M.
   It also stays below Pillow's own bomb warning (89 M), so our error is the one users see.
+  Pillow refuses images over 179 M pixels on its own (still reported as PageTooLargeError);
+  allowing bigger images also needs ``PIL.Image.MAX_IMAGE_PIXELS`` raised.
 * ``MAX_PAGES`` 2000 pages per document per run.
 * ``MIN_SIDE_PX`` 8: below about 8 px no glyph is legible, so a 1x1 (tracking pixel, broken
   thumbnail) or 4 px strip is reported as ``PageTooSmallError`` rather than silently giving
