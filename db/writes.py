@@ -43,6 +43,7 @@ __all__ = [
     "params_hash",
     "record_document_error",
     "record_page_error",
+    "run_params_hash",
     "set_document_status",
     "set_page_status",
     "start_run",
@@ -228,8 +229,25 @@ def start_run(
     return int(run_id)
 
 
+def run_params_hash(engine: Engine, run_id: int) -> str:
+    """The ``params_hash`` of a run, for :func:`page_done` checks.
+
+    Raises:
+        ValueError: no run has id ``run_id``.
+    """
+    with connect(engine, read_only=True) as conn:
+        key = conn.execute(select(runs.c.params_hash).where(runs.c.id == run_id)).scalar()
+    if key is None:
+        raise ValueError(f"unknown run id '{run_id}'")
+    return str(key)
+
+
 def heartbeat(engine: Engine, run_id: int) -> None:
-    """Mark ``run_id`` alive now, so :func:`mark_stale_runs` leaves it alone."""
+    """Mark ``run_id`` alive now, so :func:`mark_stale_runs` leaves it alone.
+
+    Call it every few minutes from a long run (e.g. after each document); it is a separate
+    transaction so page writes never queue behind a lock on the run's row.
+    """
     with _begin(engine) as conn:
         conn.execute(
             update(runs)

@@ -107,6 +107,7 @@ def test_rewriting_a_page_replaces_its_regions(engine: Engine) -> None:
 def test_skip_keeps_existing_regions(engine: Engine) -> None:
     run, page = new_run(engine), new_page(engine)
     key = writes.params_hash(PARAMS, model_sha256=MODEL_SHA, refiner_sha256="b" * 64)
+    assert writes.run_params_hash(engine, run) == key
     assert not writes.page_done(engine, page_id=page, params_hash=key)
     assert writes.write_page_regions(engine, run_id=run, page_id=page, regions=make_regions(7))
     assert writes.page_done(engine, page_id=page, params_hash=key)
@@ -278,3 +279,14 @@ def test_deleting_a_document_cascades(engine: Engine) -> None:
     with engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM documents"))
     assert [count(engine, t) for t in ("pages", "page_results", "regions", "runs")] == [0, 0, 0, 1]
+
+
+def test_server_down_mid_run_is_one_clear_error() -> None:
+    from db.errors import DatabaseUnavailableError
+    from db.session import create_engine
+
+    engine = create_engine("postgresql://u:pw@127.0.0.1:1/ocrflow")
+    with pytest.raises(DatabaseUnavailableError, match="cannot reach"):
+        writes.write_page_regions(engine, run_id=1, page_id=1, regions=make_regions(3))
+    with pytest.raises(DatabaseUnavailableError):
+        writes.page_done(engine, page_id=1, params_hash="0" * 64)
