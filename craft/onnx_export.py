@@ -46,6 +46,7 @@ def _atomic_export(
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=dest.stem, suffix=".onnx.part", dir=dest.parent)
     os.close(fd)
+    os.chmod(tmp, 0o644)  # a shared cache must be readable by other users' workers
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")

@@ -143,6 +143,7 @@ def download(url: str, dest: Path, sha256: str, *, timeout: float = 60.0) -> Pat
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
             shutil.copyfileobj(resp, out, length=1 << 20)
         digest = sha256_file(tmp)
+        os.chmod(tmp, 0o644)
         if digest != sha256:
             raise WeightsError(f"download from {url} has sha256 {digest}, expected {sha256}")
         tmp.replace(dest)

@@ -49,14 +49,14 @@ def load_refiner(path: Path) -> RefineNet:
 
 
 def ensure_onnx(
-    craft_path: Path, refiner_path: Path, cache_root: Path | None = None
+    craft_path: Path, refiner_path: Path, cache_root: Path | None = None, force: bool = False
 ) -> tuple[Path, Path]:
     """Return the cached ONNX graphs for these weights, exporting them on first use."""
     root = cache_root or cache_dir()
     craft_onnx, refiner_onnx = onnx_cache_paths(
         root, WEIGHTS[CRAFT_WEIGHTS].sha256, WEIGHTS[REFINER_WEIGHTS].sha256
     )
-    if not (craft_onnx.is_file() and refiner_onnx.is_file()):
+    if force or not (craft_onnx.is_file() and refiner_onnx.is_file()):
         export_onnx(load_craft(craft_path), load_refiner(refiner_path), craft_onnx, refiner_onnx)
     return craft_onnx, refiner_onnx
 

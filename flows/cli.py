@@ -44,15 +44,18 @@ def _root() -> None:
 
 @app.command()
 def detect(
-    images: Annotated[list[Path], typer.Argument(help="Image files to detect text on.")],
+    inputs: Annotated[
+        list[str], typer.Argument(help="Images, PDFs, folders or glob patterns.", metavar="PATH...")
+    ],
     json_out: Annotated[
         Path | None,
         typer.Option("--json", help="Write one JSON record per page here ('-' = stdout)."),
     ] = None,
     overlay: Annotated[
         Path | None,
-        typer.Option(help="Write <name>.overlay.png with green boxes into this folder."),
+        typer.Option(help="Write <name>-p<page>.overlay.png with green boxes into this folder."),
     ] = None,
+    dpi: Annotated[int, typer.Option(help="PDF rasterization resolution.")] = 150,
     preset: PresetOpt = "default",
     score_threshold: ScoreOpt = None,
     text_threshold: TextOpt = None,
@@ -66,12 +69,16 @@ def detect(
     device: DeviceOpt = None,
     batch_size: BatchOpt = None,
 ) -> None:
-    """Run the detector alone (no database, no Prefect) and print or save the regions."""
+    """Run the detector alone (no database, no Prefect) and print or save the regions.
+
+    Exit code 0: every page done; 1: some files or pages failed; 2: nothing could be read.
+    """
     import cv2
 
     from craft.overlay import draw_regions
     from craft.serialize import page_record
     from craft.zoo import craft_predictor
+    from ingest import IngestError, IngestOptions, discover, iter_pages
 
     params = detector_params(
         preset,
@@ -88,30 +95,81 @@ def detect(
         batch_size=batch_size,
     )
     predictor = craft_predictor(params=params)
+    options = IngestOptions(dpi=dpi)
     records = []
-    for path in images:
-        page = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if page is None:
-            typer.echo(f"error: {path}: not a readable image", err=True)
-            raise typer.Exit(2)
-        [result] = predictor([page])
-        records.append(page_record(str(path), 1, result))
-        typer.echo(
-            f"{path}: {len(result.regions)} regions, {result.timings.total:.2f} s "
-            f"({predictor.info.backend}, {predictor.info.device})",
-            err=True,
-        )
-        if overlay is not None:
-            overlay.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(
-                str(overlay / f"{path.stem}.overlay.png"), draw_regions(page, result.regions)
-            )
+    failures = 0
+    for item in discover(inputs, options):
+        if isinstance(item, IngestError):
+            typer.echo(f"error: {item.message}", err=True)
+            failures += 1
+            continue
+        try:
+            for page in iter_pages(item, options):
+                if isinstance(page, IngestError):
+                    typer.echo(f"error: {page.message}", err=True)
+                    failures += 1
+                    continue
+                [result] = predictor([page.image])
+                records.append(page_record(page.source, page.page_number, result))
+                typer.echo(
+                    f"{page.source} p{page.page_number}: {len(result.regions)} regions, "
+                    f"{result.timings.total:.2f} s ({predictor.info.backend}, "
+                    f"{predictor.info.device})",
+                    err=True,
+                )
+                if overlay is not None:
+                    overlay.mkdir(parents=True, exist_ok=True)
+                    name = f"{Path(page.source).stem}-p{page.page_number}.overlay.png"
+                    cv2.imwrite(str(overlay / name), draw_regions(page.image, result.regions))
+        except IngestError as exc:
+            typer.echo(f"error: {exc.message}", err=True)
+            failures += 1
     if json_out is not None:
         text = json.dumps(records, indent=1)
         if str(json_out) == "-":
             sys.stdout.write(text + "\n")
         else:
             json_out.write_text(text + "\n")
+    if failures:
+        raise typer.Exit(1 if records else 2)
+
+
+@app.command()
+def demo(
+    output: Annotated[Path, typer.Option(help="Folder for overlays and JSON.")] = Path(
+        "ocrflow-output"
+    ),
+) -> None:
+    """Detect text on the bundled samples (a 6-page PDF and a phone photo)."""
+    from samples import sample_paths
+
+    out = output.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    detect(
+        [str(p) for p in sample_paths()],
+        json_out=out / "regions.json",
+        overlay=out / "overlays",
+        dpi=150,
+        preset="default",
+    )
+    typer.echo(f"overlays: {out / 'overlays'}\nregions:  {out / 'regions.json'}")
+
+
+@app.command("export-onnx")
+def export_onnx_cmd(
+    force: Annotated[
+        bool, typer.Option(help="Re-export even if the cache has the graphs.")
+    ] = False,
+) -> None:
+    """Verify the weights and export CRAFT + LinkRefiner to ONNX in the user cache."""
+    from craft.weights_store import resolve_weights
+    from craft.zoo import CRAFT_WEIGHTS, REFINER_WEIGHTS, ensure_onnx
+
+    craft_path = resolve_weights(CRAFT_WEIGHTS)
+    refiner_path = resolve_weights(REFINER_WEIGHTS)
+    craft_onnx, refiner_onnx = ensure_onnx(craft_path, refiner_path, force=force)
+    typer.echo(f"weights verified: {craft_path.name}, {refiner_path.name}")
+    typer.echo(f"ONNX graphs: {craft_onnx} and {refiner_onnx.name}")
 
 
 def main() -> None:

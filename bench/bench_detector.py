@@ -1,0 +1,130 @@
+"""Detector benchmark: the reference-equivalent path against ocrflow's default, same pages.
+
+Each path runs in its own process so whole-process time (imports, weight loading, ONNX
+session start) and peak RSS are measured honestly. Prints seconds per page per stage and the
+ratio. Not a test: numbers vary with the machine; read them, don't assert them.
+
+    python bench/bench_detector.py [--pages N] [--repeat R] [--paths reference,default,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+GOLDEN = Path(os.environ.get("OCRFLOW_GOLDEN_DIR", REPO.parent / "shared" / "golden"))
+IMAGES = ("page", "rotated", "small")
+
+# name -> (description, detector overrides)
+PATHS: dict[str, tuple[str, dict]] = {
+    "reference": ("torch fp32, batch 1, no channels_last, reference per-component loop",
+                  {"backend": "torch", "precision": "fp32"}),
+    "default": ("ocrflow default: auto backend (onnxruntime on CPU), windowed post-processing",
+                {}),
+    "torch-fp32": ("torch fp32 with windowed post-processing", {"backend": "torch"}),
+    "torch-bf16": ("torch bf16 autocast + channels_last (no strict parity)",
+                   {"backend": "torch", "precision": "bf16"}),
+}  # fmt: skip
+
+
+def load_pages(n: int) -> list:
+    import cv2
+
+    pages = [cv2.imread(str(GOLDEN / f"{name}.png"), cv2.IMREAD_COLOR) for name in IMAGES]
+    return [pages[i % len(pages)] for i in range(n)]
+
+
+def run_path(name: str, n_pages: int, repeat: int) -> dict:
+    """Inside the child process: build the predictor, run the pages, report stage seconds."""
+    t_start = time.perf_counter()
+    from craft.zoo import craft_predictor
+
+    overrides = PATHS[name][1]
+    predictor = craft_predictor("default", device="cpu", **overrides)
+    if name == "reference":
+        _use_reference_postprocessing(predictor)
+    pages = load_pages(n_pages)
+    t_ready = time.perf_counter()
+    stages = {"preprocess": 0.0, "forward": 0.0, "refine": 0.0, "postprocess": 0.0}
+    regions = 0
+    t0 = time.perf_counter()
+    for _ in range(repeat):
+        for page in pages:
+            [result] = predictor([page])
+            regions += len(result.regions)
+            for k in stages:
+                stages[k] += getattr(result.timings, k)
+    elapsed = time.perf_counter() - t0
+    count = n_pages * repeat
+    return {
+        "path": name,
+        "backend": predictor.info.backend,
+        "pages": count,
+        "regions": regions,
+        "startup_s": t_ready - t_start,
+        "s_per_page": elapsed / count,
+        "stages_per_page": {k: v / count for k, v in stages.items()},
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def _use_reference_postprocessing(predictor) -> None:
+    """Swap in the reference's whole-map loop so the path is reference-equivalent."""
+    import craft.predictor as module
+    from craft.reference import detect_quads_reference
+
+    def reference_quads(textmap, linkmap, text_threshold, link_threshold, low_text):
+        return detect_quads_reference(textmap, linkmap, text_threshold, link_threshold, low_text)
+
+    module.detect_quads = reference_quads  # type: ignore[assignment]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pages", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--paths", default="reference,default")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(run_path(args.child, args.pages, args.repeat)))
+        return
+    results = []
+    for name in args.paths.split(","):
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child", name, "--pages", str(args.pages),
+             "--repeat", str(args.repeat)],
+            capture_output=True, text=True, check=True, cwd=REPO,
+        )  # fmt: skip
+        res = json.loads(proc.stdout.strip().splitlines()[-1])
+        res["process_s"] = time.perf_counter() - t0
+        results.append(res)
+        st = res["stages_per_page"]
+        print(f"{name:11s} {PATHS[name][0]}")
+        print(
+            f"            {res['s_per_page']:.2f} s/page = pre {st['preprocess']:.3f} + fwd "
+            f"{st['forward']:.2f} + refine {st['refine']:.2f} + post {st['postprocess']:.3f}; "
+            f"whole process {res['process_s']:.1f} s for {res['pages']} pages (start-up "
+            f"{res['startup_s']:.1f} s); peak RSS {res['peak_rss_mb']:.0f} MB; "
+            f"{res['regions']} regions"
+        )
+    base = results[0]
+    for res in results[1:]:
+        print(
+            f"{res['path']} vs {base['path']}: {base['s_per_page'] / res['s_per_page']:.2f}x "
+            f"pages/s, {base['process_s'] / res['process_s']:.2f}x whole-process; "
+            f"post-processing {100 * res['stages_per_page']['postprocess'] / max(res['stages_per_page']['forward'], 1e-9):.1f}% "
+            "of forward"
+        )
+
+
+if __name__ == "__main__":
+    main()
