@@ -55,14 +55,17 @@ def _libpq(url: str) -> str:
 def pg_admin_url() -> str:
     """Admin URL used to create and drop the session's test database."""
     url = os.environ.get("OCRFLOW_TEST_PG_URL", DEFAULT_PG_ADMIN_URL)
+    problem = None
     try:
         with psycopg.connect(_libpq(url), connect_timeout=5):
             pass
     except psycopg.Error as error:
+        problem = " ".join(str(error).split()).rstrip(".")
+    if problem is not None:  # outside the except block: no chained driver traceback
         masked = make_url(url).render_as_string(hide_password=True)
         pytest.fail(
             f"PostgreSQL is required for the database tests and is unreachable at {masked}: "
-            f"{str(error).strip()}. Start it (e.g. `pg_ctlcluster <version> main start`) or set "
+            f"{problem}. Start it (e.g. `pg_ctlcluster <version> main start`) or set "
             "OCRFLOW_TEST_PG_URL to an admin URL that can CREATE DATABASE.",
             pytrace=False,
         )
