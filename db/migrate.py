@@ -36,8 +36,9 @@ def alembic_config(url: str | URL | None = None) -> Config:
     configparser and are never written anywhere.
     """
     ini = resources.files("db") / "alembic.ini"
-    with resources.as_file(ini) as path:
+    with resources.as_file(ini) as path:  # a temporary copy when installed zipped
         config = Config(str(path))
+        config.file_config  # noqa: B018 - read the ini now, while the path exists
     if url is not None:  # env.py reads OCRFLOW_DATABASE_URL itself otherwise
         config.attributes["url"] = to_url(url)
     return config
