@@ -8,6 +8,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Engine
@@ -52,7 +53,7 @@ def run_writers(url: str, jobs: list[tuple[str, int]], sync_dir: Path) -> None:
         assert proc.returncode == 0, stderr
 
 
-def query(engine: Engine, sql: str) -> list[sa.Row[tuple[object, ...]]]:
+def query(engine: Engine, sql: str) -> list[Any]:
     with engine.connect() as conn:
         return list(conn.execute(sa.text(sql)))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -46,7 +47,7 @@ def new_page(engine: Engine, name: str = "doc.pdf", page_number: int = 1) -> int
     )
 
 
-def rows(engine: Engine, query: str, **params: object) -> list[sa.Row[tuple[object, ...]]]:
+def rows(engine: Engine, query: str, **params: object) -> list[Any]:
     with engine.connect() as conn:
         return list(conn.execute(sa.text(query), params))
 
@@ -65,7 +66,7 @@ def test_params_hash_is_canonical() -> None:
     )
 
 
-def test_write_page_regions_stores_every_field(engine: Engine, timings: object) -> None:
+def test_write_page_regions_stores_every_field(engine: Engine, timings: Any) -> None:
     run, page = new_run(engine), new_page(engine)
     regions = make_regions(25)
     assert writes.write_page_regions(
