@@ -283,8 +283,8 @@ class Region(Base):
         {"comment": "Rotated text regions; x0,y0..x3,y3 clockwise from the top-left-most corner."},
     )
 
-    # The key is (page_result_id, region_index): no surrogate id, whose sequence and index
-    # would cost about a tenth of bulk-insert speed on PostgreSQL for nothing analysts need.
+    # The key is (page_result_id, region_index): no surrogate id, whose sequence and extra
+    # index every bulk insert would pay for, and which nothing needs.
     page_result_id: Mapped[int] = mapped_column(primary_key=True)
     region_index: Mapped[int] = mapped_column(
         primary_key=True, comment="0-based order within the page result."

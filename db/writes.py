@@ -141,6 +141,7 @@ REGION_COLUMNS: tuple[str, ...] = (
     "score",
 )
 _MAX_ATTEMPTS = 5
+_SCORE_SLACK = 1e-6  # a float32 mean of values in [0, 1] can land an ulp outside
 # SQLSTATEs worth retrying: unique violation (a concurrent writer of the same page won),
 # serialization failure and deadlock.
 _RETRY_SQLSTATES = {"23505", "40001", "40P01"}
@@ -559,10 +560,21 @@ def _region_rows(
                 min(y0, y1, y2, y3),
                 max(x0, x1, x2, x3),
                 max(y0, y1, y2, y3),
-                float(region.score),
+                _score(float(region.score)),
             )
         )
     return rows
+
+
+def _score(value: float) -> float:
+    """Absorb float32 rounding just outside [0, 1]; anything further off fails the CHECK."""
+    if 0.0 <= value <= 1.0:
+        return value
+    if -_SCORE_SLACK <= value < 0.0:
+        return 0.0
+    if 1.0 < value <= 1.0 + _SCORE_SLACK:
+        return 1.0
+    return value
 
 
 _COLUMN_LIST = ", ".join(REGION_COLUMNS)

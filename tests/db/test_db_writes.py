@@ -144,6 +144,16 @@ def test_failed_write_leaves_the_old_regions(engine: Engine) -> None:
     assert count(engine, "page_results") == 1
 
 
+def test_scores_an_ulp_outside_0_1_are_clamped_not_rejected(engine: Engine) -> None:
+    regions = [
+        replace(r, score=s) for r, s in zip(make_regions(2), (1.0000001, -1e-9), strict=True)
+    ]
+    writes.write_page_regions(
+        engine, run_id=new_run(engine), page_id=new_page(engine), regions=regions
+    )
+    assert [r[0] for r in rows(engine, "SELECT score FROM regions ORDER BY region_index")] == [1, 0]
+
+
 def test_empty_page_is_a_result_with_no_regions(engine: Engine) -> None:
     run, page = new_run(engine), new_page(engine)
     assert writes.write_page_regions(engine, run_id=run, page_id=page, regions=[])
