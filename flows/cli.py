@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from flows.cli_db import db_app
 from flows.cli_options import (
     BackendOpt,
     BatchOpt,
@@ -26,7 +27,7 @@ from flows.cli_options import (
     SizeOpt,
     TextOpt,
     WidthOpt,
-    detector_params,
+    detector_options,
 )
 
 app = typer.Typer(
@@ -35,6 +36,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.add_typer(db_app, name="db")
 
 
 @app.callback()
@@ -80,7 +82,7 @@ def detect(
     from craft.zoo import craft_predictor
     from ingest import IngestError, IngestOptions, discover, iter_pages
 
-    params = detector_params(
+    params = detector_options(
         preset,
         score_threshold=score_threshold,
         text_threshold=text_threshold,
@@ -93,7 +95,7 @@ def detect(
         precision=precision,
         device=device,
         batch_size=batch_size,
-    )
+    ).resolve()
     predictor = craft_predictor(params=params)
     options = IngestOptions(dpi=dpi)
     records = []
@@ -135,24 +137,114 @@ def detect(
 
 
 @app.command()
+def run(
+    inputs: Annotated[
+        list[str], typer.Argument(help="PDFs, images, folders or glob patterns.", metavar="PATH...")
+    ],
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="Results database (default: OCRFLOW_DATABASE_URL, else ./ocrflow.db)."),
+    ] = None,
+    output: Annotated[Path, typer.Option(help="Folder for overlays.")] = Path("ocrflow-output"),
+    dpi: Annotated[int, typer.Option(help="PDF rasterization resolution.")] = 150,
+    first_page: Annotated[int | None, typer.Option(help="First page (1-based).")] = None,
+    last_page: Annotated[int | None, typer.Option(help="Last page (inclusive).")] = None,
+    skip: Annotated[
+        bool, typer.Option("--skip/--no-skip", help="Skip pages already done, same parameters.")
+    ] = True,
+    overlays: Annotated[bool, typer.Option("--overlays/--no-overlays")] = True,
+    preset: PresetOpt = "default",
+    score_threshold: ScoreOpt = None,
+    text_threshold: TextOpt = None,
+    link_threshold: LinkOpt = None,
+    size_threshold: SizeOpt = None,
+    width: WidthOpt = None,
+    mag_ratio: MagOpt = None,
+    refiner: RefinerOpt = None,
+    backend: BackendOpt = None,
+    precision: PrecisionOpt = None,
+    device: DeviceOpt = None,
+    batch_size: BatchOpt = None,
+) -> None:
+    """Run the ocr-documents flow here (no server to set up) and print a summary.
+
+    Exit code 0: all documents done; 1: some documents or pages failed; 2: nothing succeeded.
+    """
+    options = detector_options(
+        preset,
+        score_threshold=score_threshold,
+        text_threshold=text_threshold,
+        link_threshold=link_threshold,
+        size_threshold=size_threshold,
+        width=width,
+        mag_ratio=mag_ratio,
+        refiner=refiner,
+        backend=backend,
+        precision=precision,
+        device=device,
+        batch_size=batch_size,
+    )
+    from flows.runner import run_flow_with_progress
+
+    summary = run_flow_with_progress(
+        inputs,
+        detector=options,
+        database_url=database_url,
+        output=output,
+        ingestion={"dpi": dpi, "first_page": first_page, "last_page": last_page},
+        skip_processed=skip,
+        overlays=overlays,
+    )
+    raise typer.Exit(summary.exit_code)
+
+
+@app.command()
 def demo(
-    output: Annotated[Path, typer.Option(help="Folder for overlays and JSON.")] = Path(
+    output: Annotated[Path, typer.Option(help="Folder for overlays and the database.")] = Path(
         "ocrflow-output"
     ),
 ) -> None:
-    """Detect text on the bundled samples (a 6-page PDF and a phone photo)."""
+    """Run the flow on the bundled samples, then show the overlays, a summary and a SQL query."""
+    from flows.runner import print_query, run_flow_with_progress
     from samples import sample_paths
 
     out = output.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    detect(
+    url = f"sqlite:///{out / 'ocrflow.db'}"
+    summary = run_flow_with_progress(
         [str(p) for p in sample_paths()],
-        json_out=out / "regions.json",
-        overlay=out / "overlays",
-        dpi=150,
-        preset="default",
+        detector=detector_options("default"),
+        database_url=url,
+        output=out / "overlays",
     )
-    typer.echo(f"overlays: {out / 'overlays'}\nregions:  {out / 'regions.json'}")
+    typer.echo(f"\nOverlays: {out / 'overlays'}\nDatabase: {url}\n")
+    print_query(url, DEMO_QUERY)
+    raise typer.Exit(summary.exit_code)
+
+
+DEMO_QUERY = (
+    "SELECT source_uri, page_number, region_count, mean_score, text_density, total_seconds "
+    "FROM page_summary ORDER BY source_uri, page_number"
+)
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="One SQL statement; runs read-only.")],
+    database_url: Annotated[
+        str | None, typer.Option(help="Default: OCRFLOW_DATABASE_URL, else ./ocrflow.db.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Print at most this many rows.")] = 200,
+) -> None:
+    """Print the result of a read-only SQL query as a table."""
+    from db.errors import DatabaseError
+    from flows.runner import print_query
+
+    try:
+        print_query(database_url, sql, limit=limit)
+    except DatabaseError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command("export-onnx")

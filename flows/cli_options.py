@@ -6,7 +6,8 @@ from typing import Annotated, Any
 
 import typer
 
-from craft.params import DetectorParams
+from craft.params import PRESETS
+from flows.params import DetectorOptions
 
 __all__ = [
     "BackendOpt",
@@ -21,7 +22,7 @@ __all__ = [
     "SizeOpt",
     "TextOpt",
     "WidthOpt",
-    "detector_params",
+    "detector_options",
 ]
 
 _D = "Detector"
@@ -62,7 +63,7 @@ DeviceOpt = Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N.", 
 BatchOpt = Annotated[int | None, typer.Option(help="Pages per forward pass.", rich_help_panel=_D)]
 
 
-def detector_params(
+def detector_options(
     preset: str,
     *,
     score_threshold: float | None = None,
@@ -76,9 +77,10 @@ def detector_params(
     precision: str | None = None,
     device: str | None = None,
     batch_size: int | None = None,
-) -> DetectorParams:
+) -> DetectorOptions:
     """Preset first, then each flag given explicitly; bad values exit with a message."""
-    overrides: dict[str, Any] = {
+    values: dict[str, Any] = {
+        "preset": preset,
         "score_threshold": score_threshold,
         "text_threshold": text_threshold,
         "link_threshold": link_threshold,
@@ -91,7 +93,19 @@ def detector_params(
         "device": device,
         "batch_size": batch_size,
     }
+    if preset not in PRESETS:
+        raise typer.BadParameter(f"unknown preset '{preset}' (known: {', '.join(PRESETS)})")
     try:
-        return DetectorParams.preset(preset, **overrides)  # type: ignore[arg-type]
+        options = DetectorOptions(**values)
+        options.resolve()
     except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        raise typer.BadParameter(_one_line(exc)) from None
+    return options
+
+
+def _one_line(exc: ValueError) -> str:
+    """pydantic's multi-line report, reduced to 'field: problem' pairs."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors())
+    return str(exc)

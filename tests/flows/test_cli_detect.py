@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
-from flows.cli_options import detector_params
+from flows.cli_options import detector_options
 from tests.craft.pages import text_page
 
 runner = CliRunner()
@@ -56,10 +56,10 @@ def test_preset_words_and_explicit_flags_override_it(page_png: Path) -> None:
 
 
 def test_flags_map_to_visual_nlp_names() -> None:
-    p = detector_params(
+    p = detector_options(
         "words", score_threshold=0.6, text_threshold=0.3, link_threshold=0.5, size_threshold=-1,
         width=960, refiner=True, backend="torch", precision="bf16", device="cpu", batch_size=4,
-    )  # fmt: skip
+    ).resolve()  # fmt: skip
     assert p.craft_thresholds() == {"text_threshold": 0.6, "low_text": 0.3, "link_threshold": 0.5}
     assert (p.size_threshold, p.width, p.with_refiner) == (-1, 960, True)
     assert (p.backend, p.precision, p.device, p.batch_size) == ("torch", "bf16", "cpu", 4)

@@ -1,0 +1,325 @@
+"""The ``ocr-documents`` flow: documents in, rotated regions in SQL and overlays out.
+
+Reads top-down: resolve settings, open the run, then per document stream page slices through
+rasterize -> detect -> persist / render, with the next slice rasterizing and the previous one
+being written while a slice is on the detector. Memory holds at most about three slices.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.futures import PrefectFuture
+from prefect.runtime import flow_run
+from prefect.task_runners import ThreadPoolTaskRunner
+from sqlalchemy import Engine
+
+from craft import DetectorParams, PageResult
+from db import writes
+from db.models import DocumentStatus, RunStatus
+from db.session import mask_url, open_database
+from flows import artifacts
+from flows.params import DatabaseOptions, DetectorOptions, OverlayOptions
+from flows.progress import PageEvent, emit
+from flows.summary import DocumentSummary, RunSummary
+from ingest import Document, DocumentError, IngestError, IngestOptions, Page, PageError
+from tasks.detect import detect_pages, get_predictor
+from tasks.ingest import count_document_pages, discover_documents, load_pages
+from tasks.persist import (
+    begin_run,
+    document_done,
+    end_run,
+    register_document,
+    register_page,
+    set_document_outcome,
+    store_page_error,
+    store_page_regions,
+)
+from tasks.render import Overlay, render_overlay
+
+__all__ = ["ocr_documents", "resolve_database_url"]
+
+SLICE_PAGES = 4  # pages rasterized per load task: small, so memory stays bounded
+
+
+def resolve_database_url(options: DatabaseOptions) -> str:
+    """Secret block, else the explicit URL, else settings; refuse passwords in parameters."""
+    if options.url_secret_block:
+        from prefect.blocks.system import Secret
+
+        secret: Any = Secret.load(options.url_secret_block)  # sync in a sync flow
+        return str(secret.get())
+    if options.url:
+        from sqlalchemy.engine import make_url
+
+        if make_url(options.url).password:
+            raise ValueError(
+                "the database URL parameter contains a password; store the URL in a Prefect "
+                "Secret block and pass its name as url_secret_block (or set "
+                "OCRFLOW_DATABASE_URL in the worker's environment)"
+            )
+        return options.url
+    from db.settings import get_database_url
+
+    return get_database_url()
+
+
+def open_results_db(url: str) -> Engine:
+    """Open the database; the embedded SQLite file is created and migrated on first use."""
+    if url.startswith("sqlite"):
+        from db.migrate import upgrade
+
+        upgrade(url)
+    return open_database(url)
+
+
+class _Counter:
+    """Pages finished across the run, for the progress artifact and the CLI bar."""
+
+    def __init__(self, total: int) -> None:
+        self.total = max(total, 1)
+        self.done = 0
+        self.artifact_id = artifacts.start_progress()
+
+    def page(self, source: str, page_number: int, ok: bool) -> None:
+        self.done += 1
+        emit(PageEvent(source, page_number, self.done, self.total, ok))
+        artifacts.update_progress(self.artifact_id, self.done, self.total)
+
+
+def _page_range(count: int, options: IngestOptions) -> list[int]:
+    first = options.first_page or 1
+    last = min(options.last_page or count, count)
+    return list(range(first, last + 1))
+
+
+def _slice_options(options: IngestOptions, numbers: Sequence[int]) -> IngestOptions:
+    return options.model_copy(update={"first_page": numbers[0], "last_page": numbers[-1]})
+
+
+def _record_unreadable(engine: Engine, error: DocumentError) -> DocumentSummary:
+    """A file that never became a document: recorded by content hash when it can be read."""
+    sha = None
+    try:
+        data = Path(error.path).read_bytes()
+        sha = hashlib.sha256(data).hexdigest()
+        doc_id = writes.upsert_document(
+            engine,
+            sha256=sha,
+            source_uri=str(error.path),
+            media_type="application/octet-stream",
+            size_bytes=len(data),
+        )
+        writes.record_document_error(engine, doc_id, error.message)
+    except OSError:
+        pass  # vanished or unreadable: nothing to key it by; the run summary still names it
+    return DocumentSummary(source=str(error.path), sha256=sha, status="failed", error=error.message)
+
+
+def _process_document(
+    engine: Engine,
+    document: Document,
+    page_count: int | DocumentError,
+    *,
+    params: DetectorParams,
+    ingestion: IngestOptions,
+    overlay: OverlayOptions,
+    output_dir: Path,
+    run_id: int,
+    params_hash: str,
+    skip_processed: bool,
+    counter: _Counter,
+) -> DocumentSummary:
+    t0 = time.perf_counter()
+    summary = DocumentSummary(source=document.path, sha256=document.document_id, status="done")
+    count = page_count if isinstance(page_count, int) else None
+    doc_id = register_document(engine, document, count)
+    if isinstance(page_count, DocumentError):
+        set_document_outcome(engine, doc_id, DocumentStatus.FAILED, page_count.message)
+        summary.status, summary.error = "failed", page_count.message
+        return summary
+    numbers = _page_range(page_count, ingestion)
+    summary.pages = len(numbers)
+    if skip_processed and document_done(engine, doc_id, numbers, params_hash):
+        set_document_outcome(engine, doc_id, DocumentStatus.DONE)
+        for n in numbers:
+            counter.page(document.path, n, ok=True)
+        summary.status, summary.pages_skipped = "skipped", len(numbers)
+        return summary
+
+    slices = [numbers[i : i + SLICE_PAGES] for i in range(0, len(numbers), SLICE_PAGES)]
+    scores: list[float] = []
+    pending: list[PrefectFuture[Any]] = []
+    next_load = (
+        load_pages.submit(document, _slice_options(ingestion, slices[0])) if slices else None
+    )
+    for i in range(len(slices)):
+        assert next_load is not None
+        loaded: list[Page | IngestError] = next_load.result()
+        next_load = (
+            load_pages.submit(document, _slice_options(ingestion, slices[i + 1]))
+            if i + 1 < len(slices)
+            else None
+        )
+        if len(loaded) == 1 and isinstance(loaded[0], DocumentError):
+            summary.status, summary.error = "failed", loaded[0].message
+            break
+        todo: list[tuple[Page, int]] = []
+        for item in loaded:
+            if isinstance(item, PageError):
+                number = item.page_number or 0
+                store_page_error(engine, doc_id, number, item.message)
+                summary.pages_failed += 1
+                summary.error = summary.error or item.message
+                counter.page(document.path, number, ok=False)
+                continue
+            assert isinstance(item, Page)
+            page_id, done = register_page(engine, doc_id, item, params_hash)
+            if done and skip_processed:
+                summary.pages_skipped += 1
+                counter.page(document.path, item.page_number, ok=True)
+                continue
+            todo.append((item, page_id))
+        if not todo:
+            continue
+        detection = detect_pages.submit([p.image for p, _ in todo], params)
+        # The previous slice's writes ran while this slice was rasterized and detected;
+        # waiting for them here bounds memory to about three slices.
+        _wait(pending)
+        pending = []
+        try:
+            results: list[PageResult] = detection.result()
+        except Exception as exc:
+            for page, _ in todo:
+                message = f"{document.path}, page {page.page_number}: detection failed: {exc}"
+                store_page_error(engine, doc_id, page.page_number, message)
+                summary.pages_failed += 1
+                summary.error = summary.error or message
+                counter.page(document.path, page.page_number, ok=False)
+            continue
+        for (page, page_id), result in zip(todo, results, strict=True):
+            pending.append(store_page_regions.submit(engine, run_id, page_id, result))
+            if overlay.enabled:
+                path = output_dir / _overlay_name(document, page.page_number, overlay)
+                thumb = overlay.thumbnail_side if not summary.overlays else None
+                pending.append(
+                    render_overlay.submit(
+                        page.image, result.regions, path, overlay.bgr(), overlay.line_width, thumb
+                    )
+                )
+                summary.overlays.append(str(path))
+            summary.regions += len(result.regions)
+            scores.extend(r.score for r in result.regions)
+            counter.page(document.path, page.page_number, ok=True)
+    thumbs = [r for r in _wait(pending) if isinstance(r, Overlay) and r.thumbnail_uri]
+    if thumbs:
+        artifacts.document_markdown(summary, thumbs[0].thumbnail_uri)
+    summary.mean_score = sum(scores) / len(scores) if scores else None
+    summary.seconds = time.perf_counter() - t0
+    if summary.status != "failed" and summary.pages_failed:
+        summary.status = "partial"
+    status = DocumentStatus.FAILED if summary.status == "failed" else DocumentStatus.DONE
+    set_document_outcome(engine, doc_id, status, summary.error)
+    return summary
+
+
+def _wait(futures: list[PrefectFuture[Any]]) -> list[Any]:
+    return [f.result() for f in futures]
+
+
+def _overlay_name(document: Document, page_number: int, overlay: OverlayOptions) -> str:
+    stem = Path(document.path).stem
+    return f"{stem}-{document.document_id[:8]}/page-{page_number:04d}.{overlay.image_format}"
+
+
+@flow(
+    name="ocr-documents",
+    flow_run_name="ocr {inputs}",
+    task_runner=ThreadPoolTaskRunner(max_workers=4),  # type: ignore[arg-type]
+    validate_parameters=True,
+)
+def ocr_documents(
+    inputs: list[str],
+    detector: DetectorOptions = DetectorOptions(),  # noqa: B008 - frozen, safe as default
+    ingestion: IngestOptions = IngestOptions(),  # noqa: B008
+    database: DatabaseOptions = DatabaseOptions(),  # noqa: B008
+    overlay: OverlayOptions = OverlayOptions(),  # noqa: B008
+    output_dir: str = "ocrflow-output",
+    skip_processed: bool = True,
+) -> RunSummary:
+    """Detect text regions in documents and store them in SQL, with overlays for review.
+
+    Args:
+        inputs: Files, folders (recursive) or glob patterns of PDFs and images.
+        detector: CRAFT preset and the parameters that override it.
+        ingestion: PDF resolution, page range and the limits that protect the worker.
+        database: Where results go (Secret block name for production, else URL or settings).
+        overlay: Review images: colour, line width and format.
+        output_dir: Folder for full-size overlays.
+        skip_processed: Skip pages that already have results for the same parameters and
+            weights.
+    """
+    logger = get_run_logger()
+    t0 = time.perf_counter()
+    params = detector.resolve()
+    predictor = get_predictor(params)  # load and verify the weights before touching anything
+    url = resolve_database_url(database)
+    engine = open_results_db(url)
+    out = Path(output_dir).resolve()
+    logger.info("database %s, overlays in %s", mask_url(url), out)
+    run_id, params_hash = begin_run(
+        engine, params.model_dump(mode="json"), predictor.info, flow_run.get_id()
+    )
+    summaries: list[DocumentSummary] = []
+    outcome, error = RunStatus.FAILED, None
+    try:
+        found = discover_documents(inputs, ingestion)
+        documents = [d for d in found if isinstance(d, Document)]
+        counts = {d.document_id: count_document_pages(d, ingestion) for d in documents}
+        total = sum(len(_page_range(c, ingestion)) for c in counts.values() if isinstance(c, int))
+        counter = _Counter(total)
+        for item in found:
+            if isinstance(item, DocumentError):
+                logger.warning("%s", item.message)
+                summaries.append(_record_unreadable(engine, item))
+        for document in documents:
+            summary = _process_document(
+                engine,
+                document,
+                counts[document.document_id],
+                params=params,
+                ingestion=ingestion,
+                overlay=overlay,
+                output_dir=out,
+                run_id=run_id,
+                params_hash=params_hash,
+                skip_processed=skip_processed,
+                counter=counter,
+            )
+            if summary.error:
+                logger.warning("%s: %s", document.path, summary.error)
+            summaries.append(summary)
+            writes.heartbeat(engine, run_id)
+        outcome = RunStatus.COMPLETED
+    except BaseException as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        end_run(engine, run_id, outcome, error)
+        engine.dispose()
+    result = RunSummary(
+        run_id=run_id,
+        database=mask_url(url),
+        output_dir=str(out) if overlay.enabled else None,
+        documents=summaries,
+        seconds=time.perf_counter() - t0,
+    )
+    artifacts.run_table(result)
+    if overlay.enabled:
+        artifacts.overlay_link(out)
+    return result

@@ -1,0 +1,128 @@
+"""Database tasks: thin wrappers over ``db.writes``, retried because databases blip.
+
+Every write is idempotent (upserts, and one result per page and parameter set), so a retry
+or a duplicated task can never double a row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import ParamSpec, TypeVar
+
+from prefect import Task, task
+from prefect.cache_policies import NO_CACHE
+from sqlalchemy import Engine
+
+from craft import ModelInfo, PageResult
+from db import page_state, writes
+from db.models import DocumentStatus, RunStatus
+from ingest import Document, Page
+
+__all__ = [
+    "begin_run",
+    "document_done",
+    "end_run",
+    "register_document",
+    "register_page",
+    "set_document_outcome",
+    "store_page_error",
+    "store_page_regions",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _db_task(name: str) -> Callable[[Callable[P, R]], Task[P, R]]:
+    """A task retried with backoff: connections drop and servers restart; writes are idempotent."""
+    return task(name=name, retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+
+
+@_db_task("begin-run")
+def begin_run(
+    engine: Engine, params: dict, info: ModelInfo, flow_run_id: str | None
+) -> tuple[int, str]:
+    """Record the run as ``running``; return its id and parameter hash."""
+    run_id = writes.start_run(
+        engine,
+        params=params,
+        model_name=info.model,
+        model_sha256=info.model_sha256,
+        refiner_name=info.refiner,
+        refiner_sha256=info.refiner_sha256,
+        device=info.device,
+        precision=info.precision,
+        flow_run_id=flow_run_id,
+    )
+    return run_id, writes.run_params_hash(engine, run_id)
+
+
+@_db_task("end-run")
+def end_run(engine: Engine, run_id: int, status: RunStatus, error: str | None = None) -> None:
+    """Close the run with its final status."""
+    writes.finish_run(engine, run_id, status, error=error)
+
+
+@_db_task("register-document")
+def register_document(engine: Engine, document: Document, page_count: int | None) -> int:
+    """Upsert the document by sha256 and mark it in progress; return its id."""
+    doc_id = writes.upsert_document(
+        engine,
+        sha256=document.document_id,
+        source_uri=document.path,
+        media_type=document.media_type,
+        size_bytes=document.size_bytes,
+        page_count=page_count,
+    )
+    writes.set_document_status(engine, doc_id, DocumentStatus.RUNNING)
+    return doc_id
+
+
+@_db_task("set-document-outcome")
+def set_document_outcome(
+    engine: Engine, document_id: int, status: DocumentStatus, error: str | None = None
+) -> None:
+    """Final status of a document (``done`` or ``failed``) with the error, if any."""
+    writes.set_document_status(engine, document_id, status, error=error)
+
+
+@_db_task("register-page")
+def register_page(
+    engine: Engine, document_id: int, page: Page, params_hash: str
+) -> tuple[int, bool]:
+    """Upsert the page; return its id and whether it already has this run's result."""
+    page_id = writes.upsert_page(
+        engine,
+        document_id=document_id,
+        page_number=page.page_number,
+        width=page.width,
+        height=page.height,
+        dpi=page.dpi,
+    )
+    return page_id, writes.page_done(engine, page_id=page_id, params_hash=params_hash)
+
+
+@_db_task("store-page-regions")
+def store_page_regions(engine: Engine, run_id: int, page_id: int, result: PageResult) -> bool:
+    """Replace this page's regions for the run's parameters, atomically."""
+    return writes.write_page_regions(
+        engine, run_id=run_id, page_id=page_id, regions=result.regions, timings=result.timings
+    )
+
+
+@_db_task("store-page-error")
+def store_page_error(engine: Engine, document_id: int, page_number: int, error: str) -> None:
+    """Record a page that could not be read or detected; other pages are unaffected."""
+    page_state.record_page_failure(
+        engine, document_id=document_id, page_number=page_number, error=error
+    )
+
+
+@_db_task("check-document-done")
+def document_done(
+    engine: Engine, document_id: int, page_numbers: Sequence[int], params_hash: str
+) -> bool:
+    """Whether every one of these pages already has a result for ``params_hash``."""
+    return page_state.document_done(
+        engine, document_id=document_id, page_numbers=page_numbers, params_hash=params_hash
+    )
