@@ -23,14 +23,14 @@ def run_read_only(
     Raises:
         sqlalchemy.exc.DBAPIError: the statement failed, including any attempt to write.
     """
-    with connect(engine) as conn:
+    with connect(engine, read_only=True) as conn:
         sqlite = conn.dialect.name == "sqlite"
-        if sqlite:
-            conn.exec_driver_sql("PRAGMA query_only = ON")
         try:
             with conn.begin():
-                if not sqlite:
-                    conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+                # SQLite's pragma binds the connection, PostgreSQL's setting the transaction.
+                conn.exec_driver_sql(
+                    "PRAGMA query_only = ON" if sqlite else "SET TRANSACTION READ ONLY"
+                )
                 result = conn.exec_driver_sql(sql)
                 if not result.returns_rows:
                     return [], []
@@ -38,5 +38,6 @@ def run_read_only(
                 rows = result.fetchmany(limit) if limit is not None else result.fetchall()
                 return columns, [tuple(r) for r in rows]
         finally:
-            if sqlite:
+            if sqlite:  # pooled connections must not stay read-only for the next user
                 conn.exec_driver_sql("PRAGMA query_only = OFF")
+                conn.commit()

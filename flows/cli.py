@@ -216,6 +216,7 @@ def demo(
         detector=detector_options("default"),
         database_url=url,
         output=out / "overlays",
+        skip_processed=False,  # a demo shows fresh work every time
     )
     typer.echo(f"\nOverlays: {out / 'overlays'}\nDatabase: {url}\n")
     print_query(url, DEMO_QUERY)
@@ -223,8 +224,8 @@ def demo(
 
 
 DEMO_QUERY = (
-    "SELECT source_uri, page_number, region_count, mean_score, text_density, total_seconds "
-    "FROM page_summary ORDER BY source_uri, page_number"
+    "SELECT media_type, page_number, region_count, mean_score, text_density, total_seconds "
+    "FROM page_summary ORDER BY media_type DESC, page_number"
 )
 
 
@@ -237,6 +238,8 @@ def query(
     limit: Annotated[int, typer.Option(help="Print at most this many rows.")] = 200,
 ) -> None:
     """Print the result of a read-only SQL query as a table."""
+    from sqlalchemy.exc import DBAPIError
+
     from db.errors import DatabaseError
     from flows.runner import print_query
 
@@ -245,6 +248,9 @@ def query(
     except DatabaseError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    except DBAPIError as exc:  # the database refused the statement (e.g. a write)
+        typer.echo(f"error: {str(exc.orig).strip()}", err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command("export-onnx")

@@ -112,5 +112,13 @@ def print_query(database_url: str | None, sql: str, limit: int = 200) -> None:
         engine.dispose()
     table = Table(*columns, title=sql if len(sql) < 80 else None)
     for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
+        table.add_row(*(_cell(v) for v in row))
     Console().print(table)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

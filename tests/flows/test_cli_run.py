@@ -1,0 +1,61 @@
+"""``ocrflow run`` and ``ocrflow query`` as a user calls them, on both database backends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from db import migrate
+from flows.cli import app
+from tests.flows.documents import make_inbox
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+runner = CliRunner()
+
+
+def test_run_then_query(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OCRFLOW_DATABASE_URL", raising=False)
+    migrate.upgrade(database_url)
+    files = make_inbox(tmp_path / "inbox")
+    out = tmp_path / "out"
+    ok = runner.invoke(
+        app,
+        ["run", str(files["png"]), "--database-url", database_url, "--output", str(out),
+         "--preset", "words", "--no-overlays"],
+    )  # fmt: skip
+    assert ok.exit_code == 0, ok.output
+    assert "receipt.png" in ok.output
+
+    partial = runner.invoke(
+        app, ["run", str(tmp_path / "inbox"), "--database-url", database_url, "--output", str(out)]
+    )
+    assert partial.exit_code == 1, partial.output
+    assert "broken.png" in partial.output
+
+    result = runner.invoke(
+        app,
+        ["query", "SELECT count(*) AS n FROM documents WHERE status = 'failed'",
+         "--database-url", database_url],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert " 1 " in result.output
+
+    refused = runner.invoke(app, ["query", "DELETE FROM regions", "--database-url", database_url])
+    assert refused.exit_code == 1
+    assert "read-only" in refused.output.lower() or "readonly" in refused.output.lower()
+    count = runner.invoke(
+        app, ["query", "SELECT count(*) FROM regions", "--database-url", database_url]
+    )
+    assert " 0 " not in count.output  # the DELETE changed nothing
+
+
+def test_nothing_readable_is_exit_code_2(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("not a document")
+    result = runner.invoke(
+        app,
+        ["run", str(tmp_path / "a.txt"), "--database-url", f"sqlite:///{tmp_path / 'x.db'}",
+         "--output", str(tmp_path / "out")],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
