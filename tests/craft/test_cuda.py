@@ -1,0 +1,56 @@
+"""CUDA paths: fp32 parity, fp16/bf16 autocast, batches with pinned transfers (skip without GPU)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from craft import craft_predictor
+from craft.preprocess import prepare_batch
+from tests.craft.golden import golden_quads, match_quads
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+]
+
+
+def test_auto_device_picks_cuda_and_torch() -> None:
+    predictor = craft_predictor("default")
+    assert predictor.info.device.startswith("cuda") and predictor.info.backend == "torch"
+
+
+def test_fp32_maps_match_golden_on_cuda(golden_dir: Path) -> None:
+    predictor = craft_predictor("default", device="cuda", precision="fp32")
+    image = cv2.imread(str(golden_dir / "page.png"), cv2.IMREAD_COLOR)
+    batch, _ = prepare_batch([image], 1280, 1.5)
+    maps = predictor.backend.run(batch, with_refiner=True)
+    golden = np.load(golden_dir / "page.maps.npz")
+    assert np.abs(maps.text[0] - golden["score_text"].astype(np.float32)).max() <= 2e-3
+    assert np.abs(maps.refined_link[0] - golden["refined_link"].astype(np.float32)).max() <= 2e-3
+
+
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_half_precision_boxes_stay_close(golden_dir: Path, precision: str) -> None:
+    image = cv2.imread(str(golden_dir / "page.png"), cv2.IMREAD_COLOR)
+    predictor = craft_predictor("words", device="cuda", precision=precision)
+    [result] = predictor([image])
+    found = np.asarray([r.polygon for r in result.regions], np.float32).reshape(-1, 4, 2)
+    expected = golden_quads(golden_dir, "page", "craft_default")
+    ious = match_quads(found, expected)
+    assert abs(len(found) - len(expected)) <= 0.05 * len(expected)
+    assert np.mean(np.asarray(ious) >= 0.9) >= 0.95
+
+
+def test_batches_equal_single_pages_on_cuda(golden_dir: Path) -> None:
+    image = cv2.imread(str(golden_dir / "small.png"), cv2.IMREAD_COLOR)
+    single = craft_predictor("default", device="cuda")([image])[0]
+    batched = craft_predictor("default", device="cuda", batch_size=4)([image] * 4)
+    for result in batched:
+        assert len(result.regions) == len(single.regions)
+        for a, b in zip(result.regions, single.regions, strict=True):
+            assert np.allclose(a.polygon, b.polygon, atol=1.0)
