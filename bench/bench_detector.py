@@ -118,11 +118,12 @@ def main() -> None:
         )
     base = results[0]
     for res in results[1:]:
+        st = res["stages_per_page"]
+        post_share = 100 * st["postprocess"] / max(st["forward"], 1e-9)
         print(
             f"{res['path']} vs {base['path']}: {base['s_per_page'] / res['s_per_page']:.2f}x "
             f"pages/s, {base['process_s'] / res['process_s']:.2f}x whole-process; "
-            f"post-processing {100 * res['stages_per_page']['postprocess'] / max(res['stages_per_page']['forward'], 1e-9):.1f}% "
-            "of forward"
+            f"post-processing {post_share:.1f}% of forward"
         )
 
 
