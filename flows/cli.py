@@ -28,6 +28,7 @@ from flows.cli_options import (
     TextOpt,
     WidthOpt,
     detector_options,
+    detector_options_from,
 )
 
 app = typer.Typer(
@@ -82,20 +83,7 @@ def detect(
     from craft.zoo import craft_predictor
     from ingest import IngestError, IngestOptions, discover, iter_pages
 
-    params = detector_options(
-        preset,
-        score_threshold=score_threshold,
-        text_threshold=text_threshold,
-        link_threshold=link_threshold,
-        size_threshold=size_threshold,
-        width=width,
-        mag_ratio=mag_ratio,
-        refiner=refiner,
-        backend=backend,
-        precision=precision,
-        device=device,
-        batch_size=batch_size,
-    ).resolve()
+    params = detector_options_from(locals()).resolve()
     predictor = craft_predictor(params=params)
     options = IngestOptions(dpi=dpi)
     records = []
@@ -170,20 +158,7 @@ def run(
 
     Exit code 0: all documents done; 1: some documents or pages failed; 2: nothing succeeded.
     """
-    options = detector_options(
-        preset,
-        score_threshold=score_threshold,
-        text_threshold=text_threshold,
-        link_threshold=link_threshold,
-        size_threshold=size_threshold,
-        width=width,
-        mag_ratio=mag_ratio,
-        refiner=refiner,
-        backend=backend,
-        precision=precision,
-        device=device,
-        batch_size=batch_size,
-    )
+    options = detector_options_from(locals())
     from flows.runner import run_flow_with_progress
 
     summary = run_flow_with_progress(

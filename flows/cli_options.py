@@ -23,7 +23,23 @@ __all__ = [
     "TextOpt",
     "WidthOpt",
     "detector_options",
+    "detector_options_from",
 ]
+
+# The CLI parameter names of the detector flags, as every command that takes them spells them.
+DETECTOR_FLAGS = (
+    "score_threshold",
+    "text_threshold",
+    "link_threshold",
+    "size_threshold",
+    "width",
+    "mag_ratio",
+    "refiner",
+    "backend",
+    "precision",
+    "device",
+    "batch_size",
+)
 
 _D = "Detector"
 
@@ -109,3 +125,8 @@ def _one_line(exc: ValueError) -> str:
     if callable(errors):
         return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors())
     return str(exc)
+
+
+def detector_options_from(values: dict[str, Any]) -> DetectorOptions:
+    """``detector_options`` from a command's parameters (its ``locals()``)."""
+    return detector_options(values["preset"], **{k: values[k] for k in DETECTOR_FLAGS})
