@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
@@ -101,9 +101,12 @@ def _known_documents(engine: Engine, shas: Iterable[str]) -> dict[str, tuple[int
         return {str(sha): (int(i), str(status)) for sha, i, status in rows}
 
 
-def _ranges(numbers: Sequence[int], pages_per_child: int) -> list[tuple[int, int]]:
-    size = pages_per_child or len(numbers)
-    return [(numbers[i], numbers[min(i + size, len(numbers)) - 1]) for i in range(0, len(numbers), size)]  # fmt: skip
+def _ranges(numbers: Sequence[int], size: int) -> list[tuple[int, int]]:
+    """Consecutive ``(first, last)`` chunks of ``size`` pages; 0 = one chunk."""
+    size = size or len(numbers)
+    return [
+        (numbers[i], numbers[min(i + size, len(numbers)) - 1]) for i in range(0, len(numbers), size)
+    ]
 
 
 def plan_work(
@@ -127,7 +130,7 @@ def plan_work(
     for doc in documents:
         row = known.get(doc.document_id)
         if row and row[1] == DocumentStatus.FAILED.value:
-            skipped.append({"document": doc.path, "reason": "failed before"})
+            skipped.append({"document": doc.path, "pages": "", "reason": "failed before"})
             continue
         split = doc.is_pdf and pages_per_child > 0
         try:
@@ -139,14 +142,14 @@ def plan_work(
         numbers = list(range(first, min(ingestion.last_page or count, count) + 1)) or [first]
         for lo, hi in _ranges(numbers, pages_per_child if split else 0):
             ranged = split and (lo, hi) != (numbers[0], numbers[-1])
-            item = WorkItem(doc.path, doc.document_id, lo if ranged else None, hi if ranged else None)
+            item = WorkItem(doc.path, doc.document_id, *((lo, hi) if ranged else (None, None)))
             pages = list(range(lo, hi + 1))
             if row and page_state.document_done(
                 engine, document_id=row[0], page_numbers=pages, params_hash=params_hash
             ):
                 skipped.append({"document": doc.path, "pages": f"{lo}-{hi}", "reason": "done"})
             elif item.key in in_flight:
-                skipped.append({"document": doc.path, "pages": f"{lo}-{hi}", "reason": "in flight"})  # fmt: skip
+                skipped.append({"document": doc.path, "pages": f"{lo}-{hi}", "reason": "running"})
             else:
                 todo.append(item)
     return todo, skipped
@@ -182,7 +185,9 @@ def in_flight_keys(deployment: str) -> set[str]:
                 limit=200,
                 offset=offset,
             )
-            keys.update(t.removeprefix(_ITEM_TAG) for r in runs for t in r.tags if t.startswith(_ITEM_TAG))  # fmt: skip
+            keys.update(
+                t.removeprefix(_ITEM_TAG) for r in runs for t in r.tags if t.startswith(_ITEM_TAG)
+            )
             if len(runs) < 200:
                 return keys
             offset += 200
@@ -212,6 +217,25 @@ def _child_parameters(
     }
 
 
+def _sweep_rows(
+    submitted: list[dict[str, Any]], skipped: list[dict[str, Any]]
+) -> list[dict[str, str]]:
+    """The sweep's artifact: what was submitted and what was left out, and why."""
+    rows = [
+        {"document": s["document"], "action": "submitted", "flow_run": s["flow_run"]}
+        for s in submitted
+    ]
+    rows += [
+        {
+            "document": f"{s['document']} {s['pages']}".strip(),
+            "action": f"skipped: {s['reason']}",
+            "flow_run": "",
+        }
+        for s in skipped
+    ]
+    return rows
+
+
 @flow(name="ocr-inbox", flow_run_name="inbox {inbox}", validate_parameters=True)
 def ocr_inbox(
     inbox: str,
@@ -220,9 +244,7 @@ def ocr_inbox(
     database: DatabaseOptions = DatabaseOptions(),  # noqa: B008
     overlay: OverlayOptions = OverlayOptions(),  # noqa: B008
     output_dir: str = "ocrflow-output",
-    pages_per_child: int = Field(  # noqa: B008 - pydantic field, rendered in the UI form
-        0, ge=0, description="Split PDFs longer than this into page ranges; 0 = never."
-    ),
+    pages_per_child: Annotated[int, Field(ge=0)] = 0,
     child_deployment: str = CHILD_DEPLOYMENT,
 ) -> list[dict[str, Any]]:
     """Submit one ``ocr-documents`` run per document (or page range) not yet processed.
@@ -241,6 +263,7 @@ def ocr_inbox(
     Returns:
         One row per submitted child: document, pages, flow run name and id.
     """
+    from prefect.client.schemas.objects import FlowRun
     from prefect.deployments import run_deployment
 
     from flows.ocr_documents import open_results_db, resolve_database_url
@@ -285,8 +308,9 @@ def ocr_inbox(
             idempotency_key=f"{parent}:{item.key}",
             timeout=0,  # fan out; the workers pick the runs up
         )
+        assert isinstance(child, FlowRun)  # sync context: never a coroutine
         submitted.append(
-            {"document": item.path, "pages": item.key, "flow_run": child.name, "id": str(child.id)}
+            {"document": item.path, "item": item.key, "flow_run": child.name, "id": str(child.id)}
         )
     logger.info(
         "%d documents: %d child runs submitted, %d items skipped",
@@ -296,7 +320,7 @@ def ocr_inbox(
     )
     create_table_artifact(
         key="ocr-inbox",
-        table=submitted + [{"document": s["document"], "pages": s.get("pages", ""), "flow_run": "-", "id": s["reason"]} for s in skipped],  # fmt: skip
+        table=_sweep_rows(submitted, skipped),
         description=f"Sweep of {inbox}: {len(submitted)} submitted, {len(skipped)} skipped",
     )
     return submitted

@@ -106,14 +106,15 @@ def _record_unreadable(engine: Engine, error: DocumentError) -> DocumentSummary:
     """A file that never became a document: recorded by content hash when it can be read."""
     sha = None
     try:
-        data = Path(error.path).read_bytes()
-        sha = hashlib.sha256(data).hexdigest()
+        path = Path(error.path)
+        with path.open("rb") as fh:
+            sha = hashlib.file_digest(fh, "sha256").hexdigest()
         doc_id = writes.upsert_document(
             engine,
             sha256=sha,
             source_uri=str(error.path),
             media_type="application/octet-stream",
-            size_bytes=len(data),
+            size_bytes=path.stat().st_size,
         )
         writes.record_document_error(engine, doc_id, error.message)
     except OSError:
@@ -216,6 +217,7 @@ def _process_document(
             summary.regions += len(result.regions)
             scores.extend(r.score for r in result.regions)
             counter.page(document.path, page.page_number, ok=True)
+        writes.heartbeat(engine, run_id)  # long documents must not look like a dead run
     thumbs = [r for r in _wait(pending) if isinstance(r, Overlay) and r.thumbnail_uri]
     if thumbs:
         artifacts.document_markdown(summary, thumbs[0].thumbnail_uri)
