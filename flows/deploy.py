@@ -1,0 +1,241 @@
+"""Set up ocrflow on a Prefect server: work pools, the ``gpu`` limit and the deployments.
+
+``deployments/prefect.yaml`` is the one description of the deployments; :func:`set_up` creates
+what it needs (pools, tag limit) through the Prefect client, idempotently, then runs
+``prefect deploy`` on it with the variables it templates. :func:`serve` is the one-process
+alternative (``prefect.serve``) for a single machine.
+
+Everything started from here has Prefect's telemetry off: nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = [
+    "GPU_TAG",
+    "PREFECT_FILE",
+    "PROJECT_DIR",
+    "DeploySettings",
+    "SetUpError",
+    "api_url",
+    "dask_flow",
+    "deploy_env",
+    "ensure_tag_limit",
+    "ensure_work_pool",
+    "serve",
+    "set_up",
+]
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+PREFECT_FILE = PROJECT_DIR / "deployments" / "prefect.yaml"
+GPU_TAG = "gpu"  # tasks.detect.detect_pages carries it
+DEFAULT_CRON = "*/10 * * * *"
+QUIET_ENV = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+
+
+class SetUpError(RuntimeError):
+    """The server cannot be used, or ``prefect deploy`` failed (the message says why)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeploySettings:
+    """Values ``deployments/prefect.yaml`` is templated with (see its header)."""
+
+    inbox: Path
+    output_dir: Path
+    cron: str = DEFAULT_CRON
+    pool: str = "ocr-cpu"
+    gpu_pool: str = "ocr-gpu"
+    gpu_slots: int = 1
+    secret_block: str = ""
+    project_dir: Path = PROJECT_DIR
+    prefect_file: Path = PREFECT_FILE
+    names: list[str] = field(default_factory=list)  # empty = every deployment in the file
+
+
+def api_url() -> str:
+    """The server in ``PREFECT_API_URL``, checked healthy; deployments need a real server.
+
+    The ephemeral server Prefect starts when no URL is set has no scheduler, so schedules
+    would never fire and workers could not reach it.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        raise SetUpError(
+            "PREFECT_API_URL is not set: start a server (`prefect server start`, see "
+            "docs/operations.md) and export PREFECT_API_URL=http://HOST:4200/api"
+        )
+    with get_client(sync_client=True) as client:
+        problem = client.api_healthcheck()
+    if problem is not None:
+        raise SetUpError(f"Prefect server at {url} is not healthy: {problem}")
+    return str(url)
+
+
+def ensure_work_pool(name: str) -> bool:
+    """Create process work pool ``name`` unless it exists; return whether it was created."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+    from prefect.workers.process import ProcessWorker
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_work_pool(name)
+            return False
+        except ObjectNotFound:
+            pass
+        try:
+            client.create_work_pool(
+                WorkPoolCreate(
+                    name=name,
+                    type="process",
+                    base_job_template=ProcessWorker.get_default_base_job_template(),
+                    description="ocrflow: flow runs as local processes of the worker",
+                )
+            )
+        except ObjectAlreadyExists:  # another set-up won the race: same result
+            return False
+    return True
+
+
+def ensure_tag_limit(tag: str, limit: int) -> None:
+    """Set the concurrency limit on task tag ``tag`` to ``limit`` (the API upserts)."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        client.create_concurrency_limit(tag=tag, concurrency_limit=limit)
+
+
+def deploy_env(settings: DeploySettings) -> dict[str, str]:
+    """The environment ``prefect deploy`` runs in: the yaml's variables, telemetry off."""
+    return {
+        **os.environ,
+        **QUIET_ENV,
+        "OCRFLOW_PROJECT_DIR": str(settings.project_dir.resolve()),
+        "OCRFLOW_WORK_POOL": settings.pool,
+        "OCRFLOW_GPU_WORK_POOL": settings.gpu_pool,
+        "OCRFLOW_INBOX": str(settings.inbox.resolve()),
+        "OCRFLOW_INBOX_CRON": settings.cron,
+        "OCRFLOW_OUTPUT_DIR": str(settings.output_dir.resolve()),
+        "OCRFLOW_DATABASE_SECRET_BLOCK": settings.secret_block,
+    }
+
+
+def _prefect_deploy(settings: DeploySettings) -> None:
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from prefect.cli import app; sys.exit(app())",
+        "--no-prompt",
+        "deploy",
+        "--prefect-file",
+        str(settings.prefect_file.resolve()),
+    ]
+    for name in settings.names:
+        command += ["--name", name]
+    if not settings.names:
+        command.append("--all")
+    done = subprocess.run(
+        command,
+        cwd=settings.project_dir,  # entrypoints are relative to the project root
+        env=deploy_env(settings),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
+        raise SetUpError(f"prefect deploy failed (exit {done.returncode}):\n{tail}")
+
+
+def set_up(settings: DeploySettings) -> list[str]:
+    """Create pools, the ``gpu`` limit and the deployments; safe to run again. Returns a log.
+
+    Raises:
+        SetUpError: no healthy server in ``PREFECT_API_URL``, or ``prefect deploy`` failed.
+    """
+    os.environ.update(QUIET_ENV)
+    url = api_url()
+    log = [f"server: {url}"]
+    for pool in (settings.pool, settings.gpu_pool):
+        created = ensure_work_pool(pool)
+        log.append(f"work pool {pool}: {'created' if created else 'exists'} (process)")
+    ensure_tag_limit(GPU_TAG, settings.gpu_slots)
+    log.append(f"concurrency limit: tag '{GPU_TAG}' = {settings.gpu_slots}")
+    settings.inbox.mkdir(parents=True, exist_ok=True)
+    _prefect_deploy(settings)
+    names = ", ".join(settings.names) or "all"
+    log.append(f"deployments ({names}) from {settings.prefect_file}")
+    log.append(f"ocr-inbox sweeps {settings.inbox.resolve()} on cron '{settings.cron}' (UTC)")
+    return log
+
+
+def serve(
+    inbox: Path,
+    output_dir: Path,
+    *,
+    cron: str = DEFAULT_CRON,
+    limit: int = 2,
+    pages_per_child: int = 20,
+) -> None:
+    """Serve ``ocr-inbox`` (on ``cron``) and ``ocr-manual`` from this process until stopped.
+
+    No work pool or worker: this process polls the server and runs each flow run as its own
+    subprocess, at most ``limit`` at once. The inbox's children are ``ocr-manual`` runs served
+    here too. Schedules need a real server (``PREFECT_API_URL``).
+    """
+    os.environ.update(QUIET_ENV)
+    from prefect import serve as prefect_serve
+
+    from flows.inbox import ocr_inbox
+    from flows.ocr_documents import ocr_documents
+
+    api_url()
+    inbox.mkdir(parents=True, exist_ok=True)
+    out = str(output_dir.resolve())
+    prefect_serve(
+        ocr_inbox.to_deployment(
+            name="ocr-inbox",
+            cron=cron,
+            parameters={
+                "inbox": str(inbox.resolve()),
+                "output_dir": out,
+                "pages_per_child": pages_per_child,
+            },
+            concurrency_limit=1,
+            tags=["ocrflow", "inbox"],
+        ),
+        ocr_documents.to_deployment(
+            name="ocr-manual", parameters={"output_dir": out}, tags=["ocrflow", "manual"]
+        ),
+        limit=limit,
+    )
+
+
+def dask_flow(address: str | None = None, workers: int = 2):  # type: ignore[no-untyped-def]
+    """``ocr-documents`` with its page tasks on a Dask cluster (needs ``prefect-dask``).
+
+    ``address`` is a running scheduler (``tcp://host:8786``); None starts a local cluster of
+    ``workers`` threads in this process. Rasterizing, detection, overlays and writes of one
+    large document then spread over the cluster instead of four local threads.
+    """
+    from prefect_dask import DaskTaskRunner
+
+    from flows.ocr_documents import ocr_documents
+
+    if address:
+        runner = DaskTaskRunner(address=address)
+    else:
+        runner = DaskTaskRunner(
+            cluster_kwargs={"n_workers": 1, "threads_per_worker": workers, "processes": False}
+        )
+    return ocr_documents.with_options(task_runner=runner)
