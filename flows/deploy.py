@@ -10,11 +10,14 @@ Everything started from here has Prefect's telemetry off: nothing leaves the mac
 
 from __future__ import annotations
 
+import copyreg
+import functools
 import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "GPU_TAG",
@@ -195,6 +198,7 @@ def serve(
     """
     os.environ.update(QUIET_ENV)
     from prefect import serve as prefect_serve
+    from prefect.deployments.runner import RunnerDeployment
 
     from flows.inbox import ocr_inbox
     from flows.ocr_documents import ocr_documents
@@ -202,35 +206,64 @@ def serve(
     api_url()
     inbox.mkdir(parents=True, exist_ok=True)
     out = str(output_dir.resolve())
-    prefect_serve(
-        ocr_inbox.to_deployment(
-            name="ocr-inbox",
-            cron=cron,
-            parameters={
-                "inbox": str(inbox.resolve()),
-                "output_dir": out,
-                "pages_per_child": pages_per_child,
-            },
-            concurrency_limit=1,
-            tags=["ocrflow", "inbox"],
-        ),
-        ocr_documents.to_deployment(
-            name="ocr-manual", parameters={"output_dir": out}, tags=["ocrflow", "manual"]
-        ),
-        limit=limit,
+    sweep = ocr_inbox.to_deployment(
+        name="ocr-inbox",
+        cron=cron,
+        parameters={
+            "inbox": str(inbox.resolve()),
+            "output_dir": out,
+            "pages_per_child": pages_per_child,
+        },
+        concurrency_limit=1,
+        tags=["ocrflow", "inbox"],
     )
+    manual = ocr_documents.to_deployment(
+        name="ocr-manual", parameters={"output_dir": out}, tags=["ocrflow", "manual"]
+    )
+    assert isinstance(sweep, RunnerDeployment) and isinstance(manual, RunnerDeployment)
+    prefect_serve(sweep, manual, limit=limit)
 
 
-def dask_flow(address: str | None = None, workers: int = 2):  # type: ignore[no-untyped-def]
+@functools.lru_cache(maxsize=8)
+def _engine_for(url: str) -> Any:
+    """One engine (connection pool) per database URL per Dask worker process."""
+    from db.session import open_database
+
+    return open_database(url, check_schema=False)
+
+
+def _reduce_engine(engine: Any) -> tuple[Any, tuple[str]]:
+    return _engine_for, (engine.url.render_as_string(hide_password=False),)
+
+
+def _engines_travel_as_urls() -> None:
+    """Let Dask ship the flow's SQLAlchemy engine to its workers: it travels as its URL.
+
+    Dask pickles every task's arguments, even on an in-process cluster, and an engine holds
+    locks and sockets; each worker reopens (once) an engine on the same URL instead. The URL,
+    password included, crosses the Dask connection only, never Prefect's API.
+    """
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine.base import OptionEngine
+
+    for cls in (Engine, OptionEngine):
+        copyreg.pickle(cls, _reduce_engine)
+
+
+def dask_flow(address: str | None = None, workers: int = 2) -> Any:
     """``ocr-documents`` with its page tasks on a Dask cluster (needs ``prefect-dask``).
 
     ``address`` is a running scheduler (``tcp://host:8786``); None starts a local cluster of
     ``workers`` threads in this process. Rasterizing, detection, overlays and writes of one
-    large document then spread over the cluster instead of four local threads.
+    large document then spread over the cluster instead of four local threads. Dask workers
+    need ``PREFECT_API_URL`` (else each starts its own temporary server), this package, the
+    model cache, and the overlay folder at the same path.
     """
     from prefect_dask import DaskTaskRunner
 
     from flows.ocr_documents import ocr_documents
+
+    _engines_travel_as_urls()
 
     if address:
         runner = DaskTaskRunner(address=address)
@@ -238,4 +271,4 @@ def dask_flow(address: str | None = None, workers: int = 2):  # type: ignore[no-
         runner = DaskTaskRunner(
             cluster_kwargs={"n_workers": 1, "threads_per_worker": workers, "processes": False}
         )
-    return ocr_documents.with_options(task_runner=runner)
+    return ocr_documents.with_options(task_runner=runner)  # type: ignore[arg-type]

@@ -37,14 +37,14 @@ __all__ = [
     "INBOX_TAG",
     "WorkItem",
     "expected_params_hash",
-    "in_flight_keys",
+    "in_flight_documents",
     "ocr_inbox",
     "plan_work",
 ]
 
 CHILD_DEPLOYMENT = "ocr-documents/ocr-manual"
 INBOX_TAG = "ocr-inbox"  # on every child, so the UI filters the fan-out in one click
-_ITEM_TAG = "ocr-item-"  # + WorkItem.key: how a sweep recognises work already in flight
+_DOC_TAG = "ocr-doc-"  # + the first 16 hex digits of the sha256: work in flight per document
 _UNFINISHED = ("SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING")
 
 _documents: Table = Base.metadata.tables["documents"]
@@ -66,9 +66,9 @@ class WorkItem:
         return f"{self.sha256[:16]}{pages}"
 
     @property
-    def tag(self) -> str:
-        """The tag its child flow run carries."""
-        return _ITEM_TAG + self.key
+    def tags(self) -> list[str]:
+        """Tags of its child flow run: the fan-out, and the document it belongs to."""
+        return [INBOX_TAG, _DOC_TAG + self.sha256[:16]]
 
 
 def expected_params_hash(params: DetectorParams) -> str:
@@ -120,9 +120,10 @@ def plan_work(
 ) -> tuple[list[WorkItem], list[dict[str, Any]]]:
     """What to submit, and a row per document explaining what was left out and why.
 
-    Skipped: documents whose every page in range has results for ``params_hash``; work already
-    in flight; documents that failed as a whole before (a content problem: same bytes, same
-    failure; rerun them with ``ocr-manual``).
+    Skipped: documents whose every page in range has results for ``params_hash``; documents
+    with a child still in flight (``in_flight`` holds sha256 prefixes: per document, not per
+    range, so a sweep with another range size cannot overlap it); documents that failed as a
+    whole before (a content problem: same bytes, same failure; rerun them with ``ocr-manual``).
     """
     known = _known_documents(engine, (d.document_id for d in documents))
     todo: list[WorkItem] = []
@@ -131,6 +132,9 @@ def plan_work(
         row = known.get(doc.document_id)
         if row and row[1] == DocumentStatus.FAILED.value:
             skipped.append({"document": doc.path, "pages": "", "reason": "failed before"})
+            continue
+        if doc.document_id[:16] in in_flight:
+            skipped.append({"document": doc.path, "pages": "", "reason": "running"})
             continue
         split = doc.is_pdf and pages_per_child > 0
         try:
@@ -148,15 +152,13 @@ def plan_work(
                 engine, document_id=row[0], page_numbers=pages, params_hash=params_hash
             ):
                 skipped.append({"document": doc.path, "pages": f"{lo}-{hi}", "reason": "done"})
-            elif item.key in in_flight:
-                skipped.append({"document": doc.path, "pages": f"{lo}-{hi}", "reason": "running"})
             else:
                 todo.append(item)
     return todo, skipped
 
 
-def in_flight_keys(deployment: str) -> set[str]:
-    """Keys of work items whose child runs of ``deployment`` have not finished yet."""
+def in_flight_documents(deployment: str) -> set[str]:
+    """sha256 prefixes (16 hex digits) of documents with unfinished child runs."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         DeploymentFilter,
@@ -186,7 +188,7 @@ def in_flight_keys(deployment: str) -> set[str]:
                 offset=offset,
             )
             keys.update(
-                t.removeprefix(_ITEM_TAG) for r in runs for t in r.tags if t.startswith(_ITEM_TAG)
+                t.removeprefix(_DOC_TAG) for r in runs for t in r.tags if t.startswith(_DOC_TAG)
             )
             if len(runs) < 200:
                 return keys
@@ -276,7 +278,7 @@ def ocr_inbox(
     documents = [d for d in found if isinstance(d, Document)]
     # In-flight first, then the database: a child finishing between the two reads is seen as
     # done; the other order could see it as neither and submit it twice.
-    in_flight = in_flight_keys(child_deployment)
+    in_flight = in_flight_documents(child_deployment)
     engine = open_results_db(resolve_database_url(database))
     try:
         todo, skipped = plan_work(
@@ -303,7 +305,7 @@ def ocr_inbox(
                 output_dir=output_dir,
             ),
             flow_run_name=f"ocr {Path(item.path).name} {item.key}",
-            tags=[INBOX_TAG, item.tag],
+            tags=item.tags,
             # A retried sweep re-submits the same keys: the server hands back the same runs.
             idempotency_key=f"{parent}:{item.key}",
             timeout=0,  # fan out; the workers pick the runs up
