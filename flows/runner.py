@@ -65,7 +65,8 @@ def run_flow_with_progress(
             rate = f"{event.pages_done / elapsed:.2f}" if elapsed > 0 else "-"
             bar.update(task_id, completed=event.pages_done, total=event.pages_total, rate=rate)
 
-        console.print("[dim]starting Prefect (a local temporary server: ~10-20 s)...[/dim]")
+        if not os.environ.get("PREFECT_API_URL"):
+            console.print("[dim]starting a temporary local Prefect server (~10-20 s)...[/dim]")
         with listening(on_page):
             summary = ocr_documents(
                 inputs=list(inputs),
