@@ -280,6 +280,9 @@ class Region(Base):
         CheckConstraint("score >= 0 AND score <= 1", name="score_0_1"),
         CheckConstraint("width >= 0 AND height >= 0", name="size_non_negative"),
         CheckConstraint("x_min <= x_max AND y_min <= y_max", name="bounds_ordered"),
+        CheckConstraint(
+            "text_confidence >= 0 AND text_confidence <= 1", name="text_confidence_0_1"
+        ),
         {"comment": "Rotated text regions; x0,y0..x3,y3 clockwise from the top-left-most corner."},
     )
 
@@ -311,3 +314,11 @@ class Region(Base):
     x_max: Mapped[float] = mapped_column(Float)
     y_max: Mapped[float] = mapped_column(Float)
     score: Mapped[float] = mapped_column(Float, comment="Mean text score in [0, 1].")
+    # Recognition (db.recognition_writes). Full-text search lives outside the models, per
+    # backend (a generated tsvector on PostgreSQL, FTS5 on SQLite): see db.search.
+    text: Mapped[str | None] = mapped_column(
+        Text, comment="Text read in the region; NULL: not recognised, '': nothing read."
+    )
+    text_confidence: Mapped[float | None] = mapped_column(
+        Float, comment="Recognizer's mean word confidence in [0, 1]."
+    )

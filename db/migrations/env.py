@@ -14,6 +14,7 @@ from alembic import context
 from sqlalchemy.pool import NullPool
 
 from db.models import Base
+from db.search import include_object
 from db.session import connect, create_engine, to_url
 
 MIGRATION_LOCK_KEY = 0x6F637266  # "ocrf": pg_advisory_xact_lock key held while migrating
@@ -47,6 +48,7 @@ def run_migrations_online() -> None:
                 target_metadata=target_metadata,
                 render_as_batch=sqlite,
                 compare_type=True,
+                include_object=include_object,  # per-backend full-text search objects
             )
             with context.begin_transaction():
                 if connection.dialect.name == "postgresql":

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from db import migrate
 from db.errors import SchemaOutOfDateError
 from db.models import Base
+from db.search import FTS_TABLE
 from db.session import create_engine, open_database
 
 TABLES = {"documents", "pages", "runs", "page_results", "regions"}
@@ -18,9 +19,9 @@ def schema(url: str) -> tuple[set[str], set[str]]:
     engine = create_engine(url)
     try:
         inspector = sa.inspect(engine)
-        return set(inspector.get_table_names()) - {"alembic_version"}, set(
-            inspector.get_view_names()
-        )
+        # SQLite's full-text search table (and its shadow tables) is no model: see db.search.
+        tables = {t for t in inspector.get_table_names() if not t.startswith(FTS_TABLE)}
+        return tables - {"alembic_version"}, set(inspector.get_view_names())
     finally:
         engine.dispose()
 
