@@ -184,3 +184,12 @@ def test_deploy_refuses_without_a_server(monkeypatch: pytest.MonkeyPatch, tmp_pa
     result = CliRunner().invoke(app, ["deploy", "--inbox", str(tmp_path / "in")])
     assert result.exit_code == 1
     assert "PREFECT_API_URL is not set" in result.output
+
+
+def test_serve_refuses_without_a_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    app = typer.Typer()
+    register(app)
+    result = CliRunner().invoke(app, ["serve", "--inbox", str(tmp_path / "in")])
+    assert result.exit_code == 1
+    assert "PREFECT_API_URL is not set" in result.output

@@ -256,7 +256,7 @@ def test_inbox_on_two_workers(pg_admin_url: str, tmp_path: Path) -> None:
                         any_=[r.id for r in children] + [trigger.id, fired.id]
                     )
                 ),
-                limit=500,
+                limit=200,
             )
             keys: dict[uuid.UUID, set[str]] = {}
             for a in artifacts:
