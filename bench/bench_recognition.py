@@ -20,6 +20,7 @@ os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
 import argparse
 import json
+import resource
 import sys
 import time
 from pathlib import Path
@@ -92,12 +93,14 @@ def main() -> None:
         pool_rates[workers] = done / elapsed
         print(f"recognition pool, {workers} worker(s): {done / elapsed:.2f} pages/s"
               f" ({elapsed / done:.2f} s/page, {done} pages)")  # fmt: skip
+    worker_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"peak RSS of one recognition worker: {worker_mib:.0f} MiB")
     if args.json:
         Path(args.json).write_text(json.dumps({
             "pdf": args.pdf, "dpi": args.dpi, "pages": n, "preset": args.preset,
             "word_accuracy": total.word_accuracy, "cer": total.cer,
             "detect_s_per_page": detect_s / n, "recognize_s_per_page": recognize_s / n,
-            "pool_pages_per_s": pool_rates,
+            "pool_pages_per_s": pool_rates, "worker_peak_rss_mib": worker_mib,
         }, indent=2))  # fmt: skip
 
 
