@@ -14,6 +14,8 @@ block name, or nothing so the worker's ``OCRFLOW_DATABASE_URL`` applies).
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,6 +197,20 @@ def in_flight_documents(deployment: str) -> set[str]:
             offset += 200
 
 
+def _settled(documents: list[Document], seconds: float) -> tuple[list[Document], list[Document]]:
+    """Split into documents unchanged for ``seconds`` and those modified since."""
+    cutoff = time.time() - seconds
+    settled: list[Document] = []
+    arriving: list[Document] = []
+    for doc in documents:
+        try:
+            young = os.stat(doc.path).st_mtime > cutoff
+        except OSError:
+            young = True  # moved away meanwhile: look again next sweep
+        (arriving if young else settled).append(doc)
+    return settled, arriving
+
+
 def _child_parameters(
     item: WorkItem,
     *,
@@ -247,6 +263,7 @@ def ocr_inbox(
     overlay: OverlayOptions = OverlayOptions(),  # noqa: B008
     output_dir: str = "ocrflow-output",
     pages_per_child: Annotated[int, Field(ge=0)] = 0,
+    settle_seconds: Annotated[float, Field(ge=0)] = 10.0,
     child_deployment: str = CHILD_DEPLOYMENT,
 ) -> list[dict[str, Any]]:
     """Submit one ``ocr-documents`` run per document (or page range) not yet processed.
@@ -260,6 +277,8 @@ def ocr_inbox(
         overlay: Passed to every child.
         output_dir: Overlay folder for every child (absolute, or relative to the project).
         pages_per_child: Page-range size for long PDFs; 0 = one child per document.
+        settle_seconds: Leave files modified more recently than this for the next sweep, so
+            a file still being copied in is not taken (and recorded) as a broken one.
         child_deployment: The deployment children run as (``flow/deployment``).
 
     Returns:
@@ -275,7 +294,7 @@ def ocr_inbox(
     for err in found:
         if isinstance(err, DocumentError):
             logger.warning("not a document: %s", err.message)
-    documents = [d for d in found if isinstance(d, Document)]
+    documents, arriving = _settled([d for d in found if isinstance(d, Document)], settle_seconds)
     # In-flight first, then the database: a child finishing between the two reads is seen as
     # done; the other order could see it as neither and submit it twice.
     in_flight = in_flight_documents(child_deployment)
@@ -291,6 +310,7 @@ def ocr_inbox(
         )
     finally:
         engine.dispose()
+    skipped += [{"document": d.path, "pages": "", "reason": "still arriving"} for d in arriving]
     parent = flow_run.get_id() or "local"
     submitted: list[dict[str, Any]] = []
     for item in todo:

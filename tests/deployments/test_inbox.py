@@ -3,14 +3,17 @@ server: the parameter hash matches the flow's, and plans hold on SQLite and Post
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import pytest
 import typer
 import yaml
-from prefect.flows import load_flow_from_entrypoint
+from prefect.flows import Flow, load_flow_from_entrypoint
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
@@ -21,7 +24,7 @@ from db.models import DocumentStatus
 from db.session import create_engine
 from flows.cli_deploy import register
 from flows.deploy import PREFECT_FILE, PROJECT_DIR, DeploySettings, deploy_env
-from flows.inbox import expected_params_hash, plan_work
+from flows.inbox import _settled, expected_params_hash, plan_work
 from ingest import Document, IngestOptions, discover
 from tests.craft.pages import text_page
 from tests.db_fixtures import make_regions
@@ -168,7 +171,7 @@ def test_prefect_yaml_runs_the_project_from_its_directory() -> None:
     assert inbox["concurrency_limit"]["limit"] == 1
     for d in deployments.values():
         assert d["work_pool"]["job_variables"]["env"]["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
-        flow = load_flow_from_entrypoint(str(PROJECT_DIR / d["entrypoint"]))
+        flow: Flow[..., Any] = load_flow_from_entrypoint(str(PROJECT_DIR / d["entrypoint"]))
         assert flow.name in ("ocr-inbox", "ocr-documents")
     # Every variable the file uses is one `ocrflow deploy` sets.
     env = deploy_env(DeploySettings(inbox=Path("in"), output_dir=Path("out")))
@@ -193,3 +196,13 @@ def test_serve_refuses_without_a_server(monkeypatch: pytest.MonkeyPatch, tmp_pat
     result = CliRunner().invoke(app, ["serve", "--inbox", str(tmp_path / "in")])
     assert result.exit_code == 1
     assert "PREFECT_API_URL is not set" in result.output
+
+
+def test_files_still_arriving_wait_for_the_next_sweep(docs: dict[str, Document]) -> None:
+    old = time.time() - 60
+    for doc in docs.values():
+        os.utime(doc.path, (old, old))
+    os.utime(docs["a.png"].path)  # just written
+    settled, arriving = _settled(list(docs.values()), 10)
+    assert [Path(d.path).name for d in arriving] == ["a.png"]
+    assert sorted(Path(d.path).name for d in settled) == ["five.pdf", "two.pdf"]
