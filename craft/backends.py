@@ -110,7 +110,15 @@ class TorchBackend:
         if self.device.startswith("cuda"):
             x = x.pin_memory().to(self.device, non_blocking=True)
         x = x.contiguous(memory_format=fmt)
-        with torch.inference_mode(), self._autocast():
+        # fp32 on CUDA means fp32: TF32 convolutions would move the maps past reference parity.
+        tf32 = self.precision != "fp32"
+        with (
+            torch.inference_mode(),
+            self._autocast(),
+            torch.backends.cudnn.flags(
+                enabled=True, benchmark=False, deterministic=False, allow_tf32=tf32
+            ),
+        ):
             self._sync()
             t0 = time.perf_counter()
             y, feature = self.craft(x)
