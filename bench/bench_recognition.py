@@ -20,7 +20,6 @@ os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
 import argparse
 import json
-import resource
 import sys
 import time
 from pathlib import Path
@@ -90,11 +89,11 @@ def main() -> None:
             t0 = time.perf_counter()
             done = sum(1 for _ in pool.map(jobs * args.repeat))
             elapsed = time.perf_counter() - t0
+            worker_mib = max(pool.peak_rss_mib(), default=0.0)
         pool_rates[workers] = done / elapsed
         print(f"recognition pool, {workers} worker(s): {done / elapsed:.2f} pages/s"
-              f" ({elapsed / done:.2f} s/page, {done} pages)")  # fmt: skip
-    worker_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"peak RSS of one recognition worker: {worker_mib:.0f} MiB")
+              f" ({elapsed / done:.2f} s/page, {done} pages), worker peak RSS"
+              f" {worker_mib:.0f} MiB")  # fmt: skip
     if args.json:
         Path(args.json).write_text(json.dumps({
             "pdf": args.pdf, "dpi": args.dpi, "pages": n, "preset": args.preset,

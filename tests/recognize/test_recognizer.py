@@ -62,6 +62,8 @@ def test_pool_reads_pages_in_order_like_one_process() -> None:
     with RecognitionPool(2, max_pending=2, max_tasks_per_child=2) as pool:
         got = list(pool.map(iter(jobs)))  # an iterator: the pool must not need len()
         single = pool.submit(jobs[0].image, jobs[0].regions).result()
+        # Workers hold Tesseract and a page, not the parent's imports (torch is ~400 MiB).
+        assert all(0 < mib < 300 for mib in pool.peak_rss_mib())
     assert [[t.text for t in page if t] for page in got] == [
         [t.text for t in page if t] for page in expected
     ]
