@@ -12,7 +12,14 @@ Example:
 from __future__ import annotations
 
 from .crop import crop_region
-from .engine import Mode, TesseractEngine, TesseractNotFoundError, find_tessdata, get_engine
+from .engine import (
+    Mode,
+    TesseractEngine,
+    TesseractNotFoundError,
+    check_tesseract,
+    find_tessdata,
+    get_engine,
+)
 from .recognizer import PageJob, Recognition, RecognitionPool, mode_for, recognize_page
 
 __all__ = [
@@ -22,6 +29,7 @@ __all__ = [
     "RecognitionPool",
     "TesseractEngine",
     "TesseractNotFoundError",
+    "check_tesseract",
     "crop_region",
     "find_tessdata",
     "get_engine",

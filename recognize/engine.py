@@ -24,6 +24,7 @@ __all__ = [
     "Mode",
     "TesseractEngine",
     "TesseractNotFoundError",
+    "check_tesseract",
     "find_tessdata",
     "get_engine",
     "tesseract_version",
@@ -101,6 +102,19 @@ def find_tessdata(languages: str | Sequence[str] = "eng", tessdata: str | None =
     raise TesseractNotFoundError(
         f"no Tesseract data for '{'+'.join(langs)}' (looked in {looked}): {_INSTALL_HINT}"
     )
+
+
+def check_tesseract(languages: str | Sequence[str] = "eng", tessdata: str | None = None) -> str:
+    """Check that recognition can run here, before any page is read; return the data folder.
+
+    Call it once at start-up to switch recognition off with one clear message (detection does
+    not need Tesseract).
+
+    Raises:
+        TesseractNotFoundError: ``tesserocr`` or the language data is missing.
+    """
+    _tesserocr()
+    return find_tessdata(languages, tessdata)
 
 
 def tesseract_version() -> str:

@@ -215,14 +215,14 @@ class RecognitionPool:
         Raises:
             TesseractNotFoundError: checked here, in the parent, before any worker starts.
         """
-        from recognize.engine import find_tessdata
+        from recognize.engine import check_tesseract
 
         # Workers inherit it; it must be in the environment before they load libgomp, which a
         # spawned worker may do while re-importing the parent's __main__ (see engine._tesserocr).
         os.environ.setdefault("OMP_THREAD_LIMIT", "1")
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.max_pending = max(1, max_pending or 2 * self.workers)
-        found: str | None = find_tessdata(languages, tessdata)  # fail here, once, not per worker
+        found: str | None = check_tesseract(languages, tessdata)  # fail here, not per worker
         settings: dict[str, object] = {
             "mode": mode,
             "min_score": min_score,

@@ -11,6 +11,7 @@ from recognize.crop import crop_region
 from recognize.engine import (
     TesseractEngine,
     TesseractNotFoundError,
+    check_tesseract,
     find_tessdata,
     get_engine,
     tesseract_version,
@@ -36,6 +37,7 @@ def test_one_engine_per_process_and_languages() -> None:
     assert get_engine("eng") is get_engine(["eng"])
     assert get_engine("eng").languages == "eng"
     assert tesseract_version().startswith("tesseract 5.")
+    assert check_tesseract("eng").endswith("/")
 
 
 def test_bad_arguments_are_refused() -> None:
@@ -63,3 +65,5 @@ def test_missing_tesserocr_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setitem(sys.modules, "tesserocr", None)  # import raises ImportError
     with pytest.raises(TesseractNotFoundError, match=r"needs tesserocr.*pip install tesserocr"):
         TesseractEngine("eng")
+    with pytest.raises(TesseractNotFoundError, match="needs tesserocr"):
+        check_tesseract("eng")

@@ -75,3 +75,12 @@ def test_pool_reads_pages_in_order_like_one_process() -> None:
 def test_pool_fails_in_the_parent_without_data(tmp_path: object) -> None:
     with pytest.raises(TesseractNotFoundError, match="tesseract-ocr-eng"):
         RecognitionPool(1, tessdata=str(tmp_path))
+
+
+@pytest.mark.no_tesseract
+def test_pool_fails_in_the_parent_without_tesserocr(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tesserocr", None)
+    with pytest.raises(TesseractNotFoundError, match="pip install tesserocr"):
+        RecognitionPool(1)
