@@ -15,7 +15,7 @@ from db import writes
 from db.recognition_writes import write_region_texts
 from db.search import search
 from recognize.recognizer import recognize_page
-from tests.recognize.conftest import draw_lines
+from tests.recognize.conftest import draw_lines, rotate_page
 
 LINES = [
     ("Quarterly revenue grew twelve percent", (60, 60)),
@@ -72,3 +72,15 @@ def test_known_words_are_found_by_search(detected: Any, engine: Engine) -> None:
         containing(boxes[2], result.regions)
     ]  # stemmed
     assert search(engine, "revenue invoice") == []
+
+
+@pytest.mark.parametrize("degrees", [-10.0, 90.0])
+def test_detected_rotated_lines_are_read_upright(degrees: float) -> None:
+    """The detector's own polygons of tilted and turned lines give upright readings."""
+    from craft import craft_predictor
+
+    page, boxes = draw_lines(LINES[:2], size=(900, 320), font_size=32)
+    page, boxes = rotate_page(page, boxes, degrees)
+    [result] = craft_predictor("default", device="cpu")([page])
+    texts = recognize_page(page, result.regions, mode="line")
+    assert sorted(t.text for t in texts if t) == sorted(line for line, _ in LINES[:2])
