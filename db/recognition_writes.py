@@ -105,10 +105,14 @@ def write_region_texts(
                 "texts": [v[0] for v in values],
                 "confidences": [v[1] for v in values],
             }
-            conn.execute(_PG_UPDATE, params)
+            updated = conn.execute(_PG_UPDATE, params).rowcount
         else:
             rows = [(t, c, result_id, i) for i, (t, c) in enumerate(values)]
-            conn.exec_driver_sql(_SQLITE_UPDATE, rows)
+            updated = conn.exec_driver_sql(_SQLITE_UPDATE, rows).rowcount
+        if updated != len(texts):  # regions replaced since the count: roll back, say so
+            raise ValueError(
+                f"page '{page_id}' regions changed while storing texts ({updated} of {len(texts)})"
+            )
     return len(texts)
 
 
