@@ -11,7 +11,7 @@ STAMP := $(VENV)/.ocrflow-setup
 # CPU wheel by default; for CUDA install the matching torch build into $(VENV) first.
 TORCH_SPEC ?= torch==2.13.0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := poppler-utils
+APT_PACKAGES := poppler-utils tesseract-ocr-eng
 
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120

@@ -1,13 +1,22 @@
 """CRAFT text detection (VGG16-BN CRAFT + LinkRefiner) as a plain library.
 
-No Prefect, no database: pages in (BGR uint8 arrays), rotated regions out.
+No Prefect, no database: pages in (BGR uint8 arrays), rotated regions out. The predictor and
+its factory load torch, so they are imported on first use: ``import craft`` for parameters and
+result types stays light (worker processes and the CLI's start-up depend on it).
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from craft.params import PRESETS, DetectorParams
-from craft.predictor import CraftPredictor, ModelInfo
 from craft.types import PageResult, Region, StageTimings
 from craft.weights_store import WeightsError
-from craft.zoo import craft_predictor
+
+if TYPE_CHECKING:
+    from craft.predictor import CraftPredictor, ModelInfo
+    from craft.zoo import craft_predictor
 
 __all__ = [
     "PRESETS",
@@ -20,3 +29,15 @@ __all__ = [
     "WeightsError",
     "craft_predictor",
 ]
+
+_LAZY = {
+    "CraftPredictor": "craft.predictor",
+    "ModelInfo": "craft.predictor",
+    "craft_predictor": "craft.zoo",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'craft' has no attribute '{name}'")

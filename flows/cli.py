@@ -141,6 +141,13 @@ def run(
         bool, typer.Option("--skip/--no-skip", help="Skip pages already done, same parameters.")
     ] = True,
     overlays: Annotated[bool, typer.Option("--overlays/--no-overlays")] = True,
+    recognize: Annotated[
+        bool, typer.Option("--recognize/--no-recognize", help="Read region texts (Tesseract).")
+    ] = False,
+    languages: Annotated[str, typer.Option(help="Tesseract languages, e.g. eng+deu.")] = "eng",
+    min_text_score: Annotated[
+        float, typer.Option(help="Leave regions below this detection score unread.")
+    ] = 0.0,
     preset: PresetOpt = "default",
     score_threshold: ScoreOpt = None,
     text_threshold: TextOpt = None,
@@ -169,6 +176,7 @@ def run(
         ingestion={"dpi": dpi, "first_page": first_page, "last_page": last_page},
         skip_processed=skip,
         overlays=overlays,
+        recognition={"enabled": recognize, "languages": languages, "min_score": min_text_score},
     )
     raise typer.Exit(summary.exit_code)
 
@@ -180,7 +188,7 @@ def demo(
     ),
 ) -> None:
     """Run the flow on the bundled samples, then show the overlays, a summary and a SQL query."""
-    from flows.runner import print_query, run_flow_with_progress
+    from flows.runner import print_query, print_search, run_flow_with_progress
     from samples import sample_paths
 
     out = output.resolve()
@@ -192,9 +200,12 @@ def demo(
         database_url=url,
         output=out / "overlays",
         skip_processed=False,  # a demo shows fresh work every time
+        recognition={"enabled": True},
     )
     typer.echo(f"\nOverlays: {out / 'overlays'}\nDatabase: {url}\n")
     print_query(url, DEMO_QUERY)
+    typer.echo('\nWhere does the text say "citation"?  ocrflow search citation')
+    print_search(url, "citation", limit=5)
     raise typer.Exit(summary.exit_code)
 
 
@@ -226,6 +237,27 @@ def query(
     except DBAPIError as exc:  # the database refused the statement (e.g. a write)
         typer.echo(f"error: {str(exc.orig).strip()}", err=True)
         raise typer.Exit(1) from None
+
+
+@app.command()
+def search(
+    phrase: Annotated[str, typer.Argument(help="Words to find, adjacent and in order.")],
+    database_url: Annotated[
+        str | None, typer.Option(help="Default: OCRFLOW_DATABASE_URL, else ./ocrflow.db.")
+    ] = None,
+    run_id: Annotated[int | None, typer.Option(help="Only regions written by this run.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many matches.")] = 100,
+) -> None:
+    """Find recognised text: documents, pages and region boxes (needs runs with --recognize)."""
+    from db.errors import DatabaseError
+    from flows.runner import print_search
+
+    try:
+        found = print_search(database_url, phrase, run_id=run_id, limit=limit)
+    except (DatabaseError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    raise typer.Exit(0 if found else 1)
 
 
 @app.command("export-onnx")

@@ -11,7 +11,7 @@ import hashlib
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefect import flow, get_run_logger
 from prefect.futures import PrefectFuture
@@ -24,7 +24,7 @@ from db import writes
 from db.models import DocumentStatus, RunStatus
 from db.session import mask_url, open_database
 from flows import artifacts
-from flows.params import DatabaseOptions, DetectorOptions, OverlayOptions
+from flows.params import DatabaseOptions, DetectorOptions, OverlayOptions, RecognitionOptions
 from flows.progress import PageEvent, emit
 from flows.summary import DocumentSummary, RunSummary
 from ingest import Document, DocumentError, IngestError, IngestOptions, Page, PageError
@@ -40,7 +40,11 @@ from tasks.persist import (
     store_page_error,
     store_page_regions,
 )
+from tasks.recognize import recognize_page_texts
 from tasks.render import Overlay, render_overlay
+
+if TYPE_CHECKING:
+    from recognize import RecognitionPool
 
 __all__ = ["ocr_documents", "resolve_database_url"]
 
@@ -135,6 +139,7 @@ def _process_document(
     params_hash: str,
     skip_processed: bool,
     counter: _Counter,
+    readers: RecognitionPool | None,
 ) -> DocumentSummary:
     t0 = time.perf_counter()
     summary = DocumentSummary(source=document.path, sha256=document.document_id, status="done")
@@ -204,7 +209,13 @@ def _process_document(
                 counter.page(document.path, page.page_number, ok=False)
             continue
         for (page, page_id), result in zip(todo, results, strict=True):
-            pending.append(store_page_regions.submit(engine, run_id, page_id, result))
+            stored = store_page_regions.submit(engine, run_id, page_id, result)
+            pending.append(stored)
+            if readers is not None:
+                args = (readers, engine, run_id, page_id, page.image, result.regions)
+                pending.append(
+                    recognize_page_texts.submit(*args, wait_for=[stored], return_state=False)
+                )
             if overlay.enabled:
                 path = output_dir / _overlay_name(document, page.page_number, overlay)
                 thumb = overlay.thumbnail_side if not summary.overlays else None
@@ -230,6 +241,24 @@ def _process_document(
     return summary
 
 
+def _start_recognition(
+    options: RecognitionOptions, params: DetectorParams
+) -> RecognitionPool | None:
+    """The run's Tesseract workers; without Tesseract, detection goes on and says why once."""
+    from recognize import RecognitionPool, TesseractNotFoundError, mode_for
+
+    try:
+        return RecognitionPool(
+            options.workers,
+            mode=mode_for(params.with_refiner),
+            languages=options.languages,
+            min_score=options.min_score,
+        )
+    except TesseractNotFoundError as exc:
+        get_run_logger().warning("recognition is off for this run: %s", exc)
+        return None
+
+
 def _wait(futures: list[PrefectFuture[Any]]) -> list[Any]:
     return [f.result() for f in futures]
 
@@ -251,6 +280,7 @@ def ocr_documents(
     ingestion: IngestOptions = IngestOptions(),  # noqa: B008
     database: DatabaseOptions = DatabaseOptions(),  # noqa: B008
     overlay: OverlayOptions = OverlayOptions(),  # noqa: B008
+    recognition: RecognitionOptions = RecognitionOptions(),  # noqa: B008
     output_dir: str = "ocrflow-output",
     skip_processed: bool = True,
 ) -> RunSummary:
@@ -262,6 +292,7 @@ def ocr_documents(
         ingestion: PDF resolution, page range and the limits that protect the worker.
         database: Where results go (Secret block name for production, else URL or settings).
         overlay: Review images: colour, line width and format.
+        recognition: Read each region's text with Tesseract so SQL can search it.
         output_dir: Folder for full-size overlays.
         skip_processed: Skip pages that already have results for the same parameters and
             weights.
@@ -279,6 +310,7 @@ def ocr_documents(
     )
     summaries: list[DocumentSummary] = []
     outcome, error = RunStatus.FAILED, None
+    readers = _start_recognition(recognition, params) if recognition.enabled else None
     try:
         found = discover_documents(inputs, ingestion)
         documents = [d for d in found if isinstance(d, Document)]
@@ -302,6 +334,7 @@ def ocr_documents(
                 params_hash=params_hash,
                 skip_processed=skip_processed,
                 counter=counter,
+                readers=readers,
             )
             if summary.error:
                 logger.warning("%s: %s", document.path, summary.error)
@@ -312,6 +345,8 @@ def ocr_documents(
         error = f"{type(exc).__name__}: {exc}"
         raise
     finally:
+        if readers is not None:
+            readers.close()
         end_run(engine, run_id, outcome, error)
         engine.dispose()
     result = RunSummary(

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from craft.params import Backend, DetectorParams, Precision, Preset
 
-__all__ = ["DatabaseOptions", "DetectorOptions", "OverlayOptions"]
+__all__ = ["DatabaseOptions", "DetectorOptions", "OverlayOptions", "RecognitionOptions"]
 
 
 class DetectorOptions(BaseModel):
@@ -86,3 +86,22 @@ class OverlayOptions(BaseModel):
         """The colour as an OpenCV BGR triple."""
         r, g, b = (int(self.color[i : i + 2], 16) for i in (1, 3, 5))
         return b, g, r
+
+
+class RecognitionOptions(BaseModel):
+    """Read each region's text with Tesseract 5, so SQL can search it (off: detection only)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = Field(False, description="Recognise the text inside every region.")
+    languages: str = Field(
+        "eng",
+        pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$",
+        description="Tesseract languages, e.g. eng+deu.",
+    )
+    min_score: float = Field(
+        0.0, ge=0, le=1, description="Leave regions below this detection score unread."
+    )
+    workers: int | None = Field(
+        None, ge=1, le=64, description="Recognition processes (empty: one per CPU core)."
+    )

@@ -18,7 +18,13 @@ from rich.table import Table
 from flows.params import DetectorOptions
 from flows.summary import RunSummary
 
-__all__ = ["configure_prefect", "print_query", "print_summary", "run_flow_with_progress"]
+__all__ = [
+    "configure_prefect",
+    "print_query",
+    "print_search",
+    "print_summary",
+    "run_flow_with_progress",
+]
 
 console = Console(stderr=True)
 
@@ -39,6 +45,7 @@ def run_flow_with_progress(
     ingestion: dict[str, Any] | None = None,
     skip_processed: bool = True,
     overlays: bool = True,
+    recognition: dict[str, Any] | None = None,
 ) -> RunSummary:
     """Run ``ocr-documents`` with a progress bar (pages and pages/s), then print a summary."""
     configure_prefect()
@@ -46,7 +53,7 @@ def run_flow_with_progress(
         # Through the environment, not a flow parameter: a password must never reach the UI.
         os.environ["OCRFLOW_DATABASE_URL"] = database_url
     from flows.ocr_documents import ocr_documents
-    from flows.params import OverlayOptions
+    from flows.params import OverlayOptions, RecognitionOptions
     from flows.progress import PageEvent, listening
     from ingest import IngestOptions
 
@@ -73,6 +80,7 @@ def run_flow_with_progress(
                 detector=detector,
                 ingestion=IngestOptions(**{k: v for k, v in (ingestion or {}).items() if v}),
                 overlay=OverlayOptions(enabled=overlays),
+                recognition=RecognitionOptions(**(recognition or {})),
                 output_dir=str(output),
                 skip_processed=skip_processed,
             )
@@ -115,6 +123,27 @@ def print_query(database_url: str | None, sql: str, limit: int = 200) -> None:
     for row in rows:
         table.add_row(*(_cell(v) for v in row))
     Console().print(table)
+
+
+def print_search(database_url: str | None, phrase: str, **kwargs: Any) -> int:
+    """Print the regions whose text matches ``phrase``; return how many matched."""
+    from db.search import search
+    from db.session import open_database
+    from db.settings import get_database_url
+
+    engine = open_database(database_url or get_database_url())
+    try:
+        matches = search(engine, phrase, **kwargs)
+    finally:
+        engine.dispose()
+    table = Table("document", "page", "box (x_min, y_min, x_max, y_max)", "text", "conf",
+                  title=f'"{phrase}": {len(matches)} match(es)')  # fmt: skip
+    for m in matches:
+        box = ", ".join(f"{v:.0f}" for v in m.box)
+        conf = "" if m.text_confidence is None else f"{m.text_confidence:.2f}"
+        table.add_row(Path(m.source_uri).name, str(m.page_number), box, m.text, conf)
+    Console().print(table)
+    return len(matches)
 
 
 def _cell(value: object) -> str:
