@@ -172,17 +172,23 @@ def test_inbox_on_two_workers(pg_admin_url: str, tmp_path: Path) -> None:
         api = stack.start_server(prefect_db)
         figures["server start s"] = time.monotonic() - t
 
-        # The project's own set-up command, twice: the second run must change nothing.
-        deploy = [*DEPLOY_CLI, "--inbox", str(inbox), "--output-dir", str(out)]
-        deploy += ["--cron", "* * * * *"]
-        for attempt in (1, 2):
+        # The project's own set-up command. The first deploy schedules the sweep yearly so the
+        # manual phase cannot race it; the second (after it) must only change the schedule.
+        def deploy(cron: str, label: str) -> str:
             t = time.monotonic()
             done = subprocess.run(
-                deploy, cwd=REPO_ROOT, env=stack.env, capture_output=True, text=True, check=False
+                [*DEPLOY_CLI, "--inbox", str(inbox), "--output-dir", str(out), "--cron", cron],
+                cwd=REPO_ROOT,
+                env=stack.env,
+                capture_output=True,
+                text=True,
+                check=False,
             )
-            figures[f"deploy {attempt} s"] = time.monotonic() - t
+            figures[f"{label} s"] = time.monotonic() - t
             assert done.returncode == 0, done.stdout + done.stderr
-        assert "work pool ocr-cpu: exists" in done.stdout
+            return done.stdout
+
+        assert "work pool ocr-cpu: created" in deploy("0 0 1 1 *", "deploy")
 
         with temporary_settings({PREFECT_API_URL: api}), get_client(sync_client=True) as client:
             assert client.read_work_pool("ocr-cpu").type == "process"
@@ -194,8 +200,6 @@ def test_inbox_on_two_workers(pg_admin_url: str, tmp_path: Path) -> None:
                 {"prefect.deployments.steps.set_working_directory": {"directory": str(REPO_ROOT)}}
             ]
             assert "password" not in str(sweep.parameters) + str(child.parameters)
-            # Manual phase first, schedule paused so it cannot race the manual sweep.
-            client.pause_deployment(sweep.id)
 
             worker_env = {"OCRFLOW_DATABASE_URL": results}
             stack.start_worker("ocr-cpu", "w1", worker_env)
@@ -217,8 +221,9 @@ def test_inbox_on_two_workers(pg_admin_url: str, tmp_path: Path) -> None:
             figures["max child runs at once"] = max_overlap(children_a)
             assert figures["max child runs at once"] == 2  # both workers busy together
 
-            # 2. The schedule, resumed, sweeps again on its own and picks up only batch B.
-            client.resume_deployment(sweep.id)
+            # 2. Every minute now: a scheduled sweep picks up only batch B.
+            assert "work pool ocr-cpu: exists" in deploy("* * * * *", "redeploy")
+            assert client.read_deployment(sweep.id).schedules[0].schedule.cron == "* * * * *"  # type: ignore[union-attr]
             batch_b = make_batch_b(inbox)
             copied = time.time() - 60  # copied in a minute ago: settled, a sweep takes them
             for path in batch_b:
