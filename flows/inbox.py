@@ -31,7 +31,7 @@ from craft.params import DetectorParams
 from db import page_state, writes
 from db.models import Base, DocumentStatus
 from db.session import connect
-from flows.params import DatabaseOptions, DetectorOptions, OverlayOptions
+from flows.params import DatabaseOptions, DetectorOptions, OverlayOptions, RecognitionOptions
 from ingest import Document, DocumentError, IngestOptions, count_pages, discover
 
 __all__ = [
@@ -218,6 +218,7 @@ def _child_parameters(
     ingestion: IngestOptions,
     database: DatabaseOptions,
     overlay: OverlayOptions,
+    recognition: RecognitionOptions,
     output_dir: str,
 ) -> dict[str, Any]:
     if item.first_page is not None:
@@ -230,6 +231,7 @@ def _child_parameters(
         "ingestion": ingestion.model_dump(mode="json", exclude_none=True),
         "database": database.model_dump(mode="json", exclude_none=True),
         "overlay": overlay.model_dump(mode="json"),
+        "recognition": recognition.model_dump(mode="json", exclude_none=True),
         "output_dir": output_dir,
         "skip_processed": True,
     }
@@ -261,6 +263,7 @@ def ocr_inbox(
     ingestion: IngestOptions = IngestOptions(),  # noqa: B008
     database: DatabaseOptions = DatabaseOptions(),  # noqa: B008
     overlay: OverlayOptions = OverlayOptions(),  # noqa: B008
+    recognition: RecognitionOptions = RecognitionOptions(),  # noqa: B008
     output_dir: str = "ocrflow-output",
     pages_per_child: Annotated[int, Field(ge=0)] = 0,
     settle_seconds: Annotated[float, Field(ge=0)] = 10.0,
@@ -275,6 +278,8 @@ def ocr_inbox(
         ingestion: Passed to every child (its page range restricts the sweep too).
         database: Results database, as for ``ocr-documents`` (never a password).
         overlay: Passed to every child.
+        recognition: Passed to every child ("processed" is about detection only: pages
+            detected without recognition count as done).
         output_dir: Overlay folder for every child (absolute, or relative to the project).
         pages_per_child: Page-range size for long PDFs; 0 = one child per document.
         settle_seconds: Leave files modified more recently than this for the next sweep, so
@@ -322,6 +327,7 @@ def ocr_inbox(
                 ingestion=ingestion,
                 database=database,
                 overlay=overlay,
+                recognition=recognition,
                 output_dir=output_dir,
             ),
             flow_run_name=f"ocr {Path(item.path).name} {item.key}",
