@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from flows.cli_db import db_app
+from flows.cli_deploy import register as register_deploy_commands
 from flows.cli_options import (
     BackendOpt,
     BatchOpt,
@@ -38,6 +39,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(db_app, name="db")
+register_deploy_commands(app)
 
 
 @app.callback()
