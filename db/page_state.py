@@ -1,7 +1,9 @@
 """Per-page bookkeeping the flow needs beyond results: failed pages and "already done" checks.
 
-A page that fails before it was ever rendered has no size; it is recorded with 0 x 0 so its
-error is queryable, without touching the size (or results) of a page that rendered before.
+A page that fails before it was ever rendered has no size; it is recorded as 1 x 1 (the schema's
+``ck_pages_size_positive`` refuses 0 x 0: a failed page with 1 x 1 and no result means "never
+rendered") so its error is queryable, without touching the size (or results) of a page that
+rendered before.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ __all__ = ["document_done", "record_page_failure"]
 
 _pages: Table = Base.metadata.tables["pages"]
 _results: Table = Base.metadata.tables["page_results"]
+_NEVER_RENDERED = 1  # pixels: the smallest size the schema's CHECK (width > 0) accepts
 
 
 def record_page_failure(engine: Engine, *, document_id: int, page_number: int, error: str) -> int:
@@ -32,8 +35,8 @@ def record_page_failure(engine: Engine, *, document_id: int, page_number: int, e
             .values(
                 document_id=document_id,
                 page_number=page_number,
-                width=0,
-                height=0,
+                width=_NEVER_RENDERED,
+                height=_NEVER_RENDERED,
                 status=PageStatus.FAILED.value,
                 error=error,
             )

@@ -37,7 +37,7 @@ __all__ = ["apply_orientation", "image_page_count", "iter_image_pages", "to_bgr"
 
 _PIL_FORMATS = {
     "image/png": ["PNG"],
-    "image/jpeg": ["JPEG", "MPO"],
+    "image/jpeg": ["JPEG"],  # Pillow opens MPO through JPEG; "MPO" is no key of its own
     "image/tiff": ["TIFF"],
     "image/bmp": ["BMP", "DIB"],
     "image/webp": ["WEBP"],

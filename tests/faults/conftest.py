@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.db_fixtures import pg_admin_url, pg_url, sqlite_url
+from tests.db_fixtures import database_url, engine, pg_admin_url, pg_url, sqlite_url
 from tests.faults.support import (
     DOCUMENTS,
     Snapshot,
@@ -17,7 +17,16 @@ from tests.faults.support import (
     write_corpus,
 )
 
-__all__ = ["corpus", "pg_admin_url", "pg_url", "prefect_api_url", "reference", "sqlite_url"]
+__all__ = [
+    "corpus",
+    "database_url",
+    "engine",
+    "pg_admin_url",
+    "pg_url",
+    "prefect_api_url",
+    "reference",
+    "sqlite_url",
+]
 
 
 @pytest.fixture(scope="session")

@@ -129,12 +129,12 @@ def ocrflow_run(
 
 
 def run_to_end(
-    inputs: list[Path], database_url: str, api_url: str, workdir: Path, timeout: float = 300
+    inputs: list[Path], database_url: str, api_url: str, workdir: Path, *extra: str
 ) -> int:
     """Run ``ocrflow run`` to completion; return its exit code (the group is killed on timeout)."""
-    proc = ocrflow_run(inputs, database_url, api_url, workdir)
+    proc = ocrflow_run(inputs, database_url, api_url, workdir, *extra)
     try:
-        return proc.wait(timeout=timeout)
+        return proc.wait(timeout=300)
     finally:
         kill_group(proc)
 
