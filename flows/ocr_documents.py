@@ -18,9 +18,11 @@ from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from craft import DetectorParams, PageResult
 from db import writes
+from db.errors import DatabaseUnavailableError
 from db.models import DocumentStatus, RunStatus
 from db.session import mask_url, open_database
 from flows import artifacts
@@ -104,6 +106,15 @@ def _page_range(count: int, options: IngestOptions) -> list[int]:
 
 def _slice_options(options: IngestOptions, numbers: Sequence[int]) -> IngestOptions:
     return options.model_copy(update={"first_page": numbers[0], "last_page": numbers[-1]})
+
+
+def _heartbeat(engine: Engine, run_id: int, logger: Any) -> None:
+    """Mark the run alive. Best effort: a beat missed while the database restarts costs nothing
+    (the next one lands), whereas raising here would fail a run whose writes all retry."""
+    try:
+        writes.heartbeat(engine, run_id)
+    except (DatabaseUnavailableError, DBAPIError) as exc:
+        logger.warning("heartbeat skipped (the database did not answer): %s", exc)
 
 
 def _record_unreadable(engine: Engine, error: DocumentError) -> DocumentSummary:
@@ -228,7 +239,7 @@ def _process_document(
             summary.regions += len(result.regions)
             scores.extend(r.score for r in result.regions)
             counter.page(document.path, page.page_number, ok=True)
-        writes.heartbeat(engine, run_id)  # long documents must not look like a dead run
+        _heartbeat(engine, run_id, get_run_logger())  # long documents must not look like a dead run
     thumbs = [r for r in _wait(pending) if isinstance(r, Overlay) and r.thumbnail_uri]
     if thumbs:
         artifacts.document_markdown(summary, thumbs[0].thumbnail_uri)
@@ -339,7 +350,7 @@ def ocr_documents(
             if summary.error:
                 logger.warning("%s: %s", document.path, summary.error)
             summaries.append(summary)
-            writes.heartbeat(engine, run_id)
+            _heartbeat(engine, run_id, logger)
         outcome = RunStatus.COMPLETED
     except BaseException as exc:
         error = f"{type(exc).__name__}: {exc}"

@@ -21,7 +21,8 @@ from tests.faults.support import REPO_ROOT, prefect_env, run_to_end, snapshot
 
 pytestmark = pytest.mark.slow
 
-# Peak RSS bound of the ingesting process. Python with numpy, OpenCV and Pillow imported is
+# Peak RSS bound of the ingesting process (its VmHWM: ru_maxrss would include the pytest
+# process it was forked from). Python with numpy, OpenCV and Pillow imported is
 # ~110 MB; the largest page it may hold is max_pixels (20 MP here) x 3 bytes = 60 MB, decoded
 # and converted (about 3 copies alive at once) = 180 MB: 110 + 180 = 290 MB, rounded up to
 # 400 MB for allocator slack. A bomb that got decoded (10^10 pixels = 30 GB) blows far past it.
@@ -72,7 +73,8 @@ def test_every_malformed_file_ends_as_a_document_or_a_typed_error(
     for outcome in outcomes.values():
         kinds[outcome["kind"]] = kinds.get(outcome["kind"], 0) + 1
     print(f"\nhostile corpus: {len(corpus)} files in {usage['seconds']:.1f} s; {kinds}; "
-          f"peak RSS {rss_mb:.0f} MB (poppler children {poppler_mb:.0f} MB)")  # fmt: skip
+          f"peak RSS {rss_mb:.0f} MB; poppler children <= {poppler_mb:.0f} MB; largest page "
+          f"{usage['largest_page_pixels']:,} px")  # fmt: skip
     assert rss_mb < MAX_RSS_MB
     assert poppler_mb < MAX_RSS_MB
 

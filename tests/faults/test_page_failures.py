@@ -1,4 +1,6 @@
-"""A page that fails before it is rendered (bomb, poppler timeout) is one error row, not a crash.
+"""Small faults found by the fault suite, pinned down fast.
+
+A page that fails before it is rendered (bomb, poppler timeout) is one error row, not a crash.
 
 Found by the hostile corpus: ``record_page_failure`` inserted such pages as 0 x 0, which the
 schema's ``ck_pages_size_positive`` refuses, so the flow's ``store-page-error`` task failed
@@ -7,9 +9,14 @@ after its retries and took the whole run down.
 
 from __future__ import annotations
 
+import logging
+
+import pytest
 from sqlalchemy import Engine, text
 
 from db import page_state, writes
+from db.session import create_engine
+from flows.ocr_documents import _heartbeat
 
 
 def test_never_rendered_page_failure_is_recorded(engine: Engine) -> None:
@@ -23,3 +30,15 @@ def test_never_rendered_page_failure_is_recorded(engine: Engine) -> None:
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT status, error FROM pages")).all()
     assert [tuple(r) for r in rows] == [("failed", message)]
+
+
+def test_heartbeat_is_best_effort_when_the_database_is_down(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A beat that lands while PostgreSQL restarts is skipped with a warning, not a failed run."""
+    down = create_engine("postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=1")
+    try:
+        _heartbeat(down, 1, logging.getLogger("ocrflow.test"))
+    finally:
+        down.dispose()
+    assert "heartbeat skipped" in caplog.text
