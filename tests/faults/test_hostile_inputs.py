@@ -22,10 +22,10 @@ from tests.faults.support import REPO_ROOT, prefect_env, run_to_end, snapshot
 pytestmark = pytest.mark.slow
 
 # Peak RSS bound of the ingesting process (its VmHWM: ru_maxrss would include the pytest
-# process it was forked from). Python with numpy, OpenCV and Pillow imported is
-# ~110 MB; the largest page it may hold is max_pixels (20 MP here) x 3 bytes = 60 MB, decoded
-# and converted (about 3 copies alive at once) = 180 MB: 110 + 180 = 290 MB, rounded up to
-# 400 MB for allocator slack. A bomb that got decoded (10^10 pixels = 30 GB) blows far past it.
+# process it was forked from). Python with numpy, OpenCV and Pillow imported is ~110 MB; the
+# largest page it may hold is max_pixels (20 MP here) x 3 bytes = 60 MB, and iter_pages renders
+# ahead on 2 threads, each page briefly in 2 copies (decoded, then BGR): 4 x 60 = 240 MB;
+# 110 + 240 = 350 MB, rounded up to 400 MB. A decoded bomb (10^10 pixels = 30 GB) blows past it.
 MAX_RSS_MB = 400
 ERROR_KINDS = {name for name in ingest.__all__ if name.endswith("Error")}
 
