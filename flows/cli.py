@@ -212,8 +212,10 @@ def demo(
 
 
 DEMO_QUERY = (
-    "SELECT media_type, page_number, region_count, mean_score, text_density, total_seconds "
-    "FROM page_summary ORDER BY media_type DESC, page_number"
+    "SELECT d.media_type AS type, s.page_number AS page, s.region_count AS regions, "
+    "s.mean_score AS score, s.text_density AS density, s.total_seconds AS seconds "
+    "FROM page_summary s JOIN documents d ON d.id = s.document_id "
+    "ORDER BY d.media_type DESC, s.page_number"
 )
 
 

@@ -119,7 +119,9 @@ def print_query(database_url: str | None, sql: str, limit: int = 200) -> None:
         columns, rows = run_read_only(engine, sql, limit=limit)
     finally:
         engine.dispose()
-    table = Table(*columns, title=sql if len(sql) < 80 else None)
+    table = Table(title=sql if len(sql) < 80 else None)
+    for name in columns:
+        table.add_column(name, overflow="fold")  # wrap, never cut values off
     for row in rows:
         table.add_row(*(_cell(v) for v in row))
     Console().print(table)
