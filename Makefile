@@ -44,10 +44,12 @@ postgres:
 demo: setup
 	$(BIN)/ocrflow demo
 
-# The fault tests kill processes, restart PostgreSQL and fill disks; they run in their own
-# pytest process so nothing they leave in a process (Prefect clients, pools) reaches the rest.
+# Suites that run against their own real Prefect servers (deployments: flows in-process against
+# a server they then stop; faults: killed processes, PostgreSQL restarts) each get their own
+# pytest process, so Prefect's process-wide clients never point the other tests at a dead server.
 test: setup postgres
-	$(BIN)/python -m pytest --ignore=tests/faults
+	$(BIN)/python -m pytest --ignore=tests/faults --ignore=tests/deployments
+	$(BIN)/python -m pytest tests/deployments
 	$(BIN)/python -m pytest tests/faults
 
 lint: setup
