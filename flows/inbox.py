@@ -23,7 +23,7 @@ from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
-from prefect.runtime import flow_run
+from prefect.runtime import deployment, flow_run
 from pydantic import Field
 from sqlalchemy import Engine, Table, select
 
@@ -33,6 +33,7 @@ from db.models import Base, DocumentStatus
 from db.session import connect
 from flows.params import DatabaseOptions, DetectorOptions, OverlayOptions, RecognitionOptions
 from ingest import Document, DocumentError, IngestOptions, count_pages, discover
+from ingest.roots import check_inputs
 
 __all__ = [
     "CHILD_DEPLOYMENT",
@@ -295,7 +296,9 @@ def ocr_inbox(
     from flows.ocr_documents import open_results_db, resolve_database_url
 
     logger = get_run_logger()
-    found = list(discover([inbox], ingestion))
+    # As ocr-documents: from a deployment, only inside OCRFLOW_INPUT_ROOTS (children check too).
+    roots = check_inputs([inbox], from_deployment=deployment.id is not None)
+    found = list(discover([inbox], ingestion, roots=roots))
     for err in found:
         if isinstance(err, DocumentError):
             logger.warning("not a document: %s", err.message)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from prefect import flow, get_run_logger
 from prefect.futures import PrefectFuture
-from prefect.runtime import flow_run
+from prefect.runtime import deployment, flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
@@ -30,12 +30,15 @@ from flows.params import DatabaseOptions, DetectorOptions, OverlayOptions, Recog
 from flows.progress import PageEvent, emit
 from flows.summary import DocumentSummary, RunSummary
 from ingest import Document, DocumentError, IngestError, IngestOptions, Page, PageError
+from ingest.roots import OutsideInputRootsError, check_inputs
 from tasks.detect import detect_pages, get_predictor
 from tasks.ingest import count_document_pages, discover_documents, load_pages
 from tasks.persist import (
     begin_run,
     document_done,
     end_run,
+    pages_to_reread,
+    record_unreadable_document,
     register_document,
     register_page,
     set_document_outcome,
@@ -119,22 +122,22 @@ def _heartbeat(engine: Engine, run_id: int, logger: Any) -> None:
 
 def _record_unreadable(engine: Engine, error: DocumentError) -> DocumentSummary:
     """A file that never became a document: recorded by content hash when it can be read."""
-    sha = None
+    summary = DocumentSummary(
+        source=str(error.path), sha256=None, status="failed", error=error.message
+    )
+    if isinstance(error, OutsideInputRootsError):
+        return summary  # never opened: its bytes are outside what this run may read
     try:
         path = Path(error.path)
         with path.open("rb") as fh:
             sha = hashlib.file_digest(fh, "sha256").hexdigest()
-        doc_id = writes.upsert_document(
-            engine,
-            sha256=sha,
-            source_uri=str(error.path),
-            media_type="application/octet-stream",
-            size_bytes=path.stat().st_size,
-        )
-        writes.record_document_error(engine, doc_id, error.message)
+        size = path.stat().st_size
     except OSError:
-        pass  # vanished or unreadable: nothing to key it by; the run summary still names it
-    return DocumentSummary(source=str(error.path), sha256=sha, status="failed", error=error.message)
+        return summary  # vanished or unreadable: nothing to key it by; the summary names it
+    # Retried like every other write (tasks.persist): a database blip must not fail the run.
+    record_unreadable_document(engine, sha, str(error.path), size, error.message)
+    summary.sha256 = sha
+    return summary
 
 
 def _process_document(
@@ -151,6 +154,8 @@ def _process_document(
     skip_processed: bool,
     counter: _Counter,
     readers: RecognitionPool | None,
+    reread: frozenset[int] = frozenset(),
+    reread_documents: frozenset[int] = frozenset(),
 ) -> DocumentSummary:
     t0 = time.perf_counter()
     summary = DocumentSummary(source=document.path, sha256=document.document_id, status="done")
@@ -162,7 +167,9 @@ def _process_document(
         return summary
     numbers = _page_range(page_count, ingestion)
     summary.pages = len(numbers)
-    if skip_processed and document_done(engine, doc_id, numbers, params_hash):
+    # A page whose text write a kill cut off is not done (reread: its id) while reading is on.
+    shortcut = skip_processed and doc_id not in reread_documents
+    if shortcut and document_done(engine, doc_id, numbers, params_hash):
         set_document_outcome(engine, doc_id, DocumentStatus.DONE)
         for n in numbers:
             counter.page(document.path, n, ok=True)
@@ -197,7 +204,7 @@ def _process_document(
                 continue
             assert isinstance(item, Page)
             page_id, done = register_page(engine, doc_id, item, params_hash)
-            if done and skip_processed:
+            if done and skip_processed and page_id not in reread:
                 summary.pages_skipped += 1
                 counter.page(document.path, item.page_number, ok=True)
                 continue
@@ -310,6 +317,8 @@ def ocr_documents(
     """
     logger = get_run_logger()
     t0 = time.perf_counter()
+    # Before anything else: a run from a deployment reads only inside OCRFLOW_INPUT_ROOTS.
+    roots = check_inputs(inputs, from_deployment=deployment.id is not None)
     params = detector.resolve()
     predictor = get_predictor(params)  # load and verify the weights before touching anything
     url = resolve_database_url(database)
@@ -323,7 +332,11 @@ def ocr_documents(
     outcome, error = RunStatus.FAILED, None
     readers = _start_recognition(recognition, params) if recognition.enabled else None
     try:
-        found = discover_documents(inputs, ingestion)
+        reading = readers is not None and skip_processed
+        reread = pages_to_reread(engine, run_id) if reading else {}
+        if reread:
+            logger.info("%d pages have regions but no text yet: reading them again", len(reread))
+        found = discover_documents(inputs, ingestion, roots)
         documents = [d for d in found if isinstance(d, Document)]
         counts = {d.document_id: count_document_pages(d, ingestion) for d in documents}
         total = sum(len(_page_range(c, ingestion)) for c in counts.values() if isinstance(c, int))
@@ -346,6 +359,8 @@ def ocr_documents(
                 skip_processed=skip_processed,
                 counter=counter,
                 readers=readers,
+                reread=frozenset(reread),
+                reread_documents=frozenset(reread.values()),
             )
             if summary.error:
                 logger.warning("%s: %s", document.path, summary.error)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from .errors import (
@@ -25,6 +25,7 @@ from .errors import (
 from .limits import check_file_size
 from .options import IngestOptions
 from .pages import Document
+from .roots import OutsideInputRootsError, resolve_inside
 
 __all__ = ["SUPPORTED_MEDIA_TYPES", "discover", "open_document", "sniff_media_type"]
 
@@ -157,11 +158,15 @@ def _expand(item: str) -> Iterator[str]:
 def discover(
     inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     options: IngestOptions | None = None,
+    *,
+    roots: Sequence[Path] | None = None,
 ) -> Iterator[Document | DocumentError]:
     """Yield each distinct document under ``inputs``, or the error that stops one file.
 
     Errors are yielded, not raised, so one bad file never stops a batch. An input (folder
     or pattern) that yields no document at all also yields ``NoDocumentsFoundError``.
+    With ``roots`` (resolved folders, see :mod:`ingest.roots`), a file that resolves outside
+    them (a symlink out, say) yields ``OutsideInputRootsError`` and is never opened.
 
     Example:
         >>> for item in discover(["inbox/", "scans/*.tif"]):
@@ -174,6 +179,9 @@ def discover(
         item = os.fspath(raw)
         documents = 0
         for name in _expand(item):
+            if roots is not None and resolve_inside(name, roots) is None:
+                yield OutsideInputRootsError(name, "resolves outside the allowed input roots")
+                continue
             try:
                 doc = open_document(name, opts)
             except DocumentError as exc:

@@ -7,6 +7,9 @@ filesystem in a way worth retrying.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -26,10 +29,13 @@ __all__ = ["count_document_pages", "discover_documents", "load_pages"]
 
 @task(name="discover-documents", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
 def discover_documents(
-    inputs: list[str], options: IngestOptions | None = None
+    inputs: list[str], options: IngestOptions | None = None, roots: Sequence[Path] | None = None
 ) -> list[Document | DocumentError]:
-    """Expand files, folders and glob patterns into distinct documents, or their errors."""
-    return list(discover(inputs, options))
+    """Expand files, folders and glob patterns into distinct documents, or their errors.
+
+    With ``roots``, a file resolving outside them is an ``OutsideInputRootsError``, unread.
+    """
+    return list(discover(inputs, options, roots=roots))
 
 
 @task(name="count-document-pages", cache_policy=NO_CACHE)

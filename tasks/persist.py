@@ -22,6 +22,8 @@ __all__ = [
     "begin_run",
     "document_done",
     "end_run",
+    "pages_to_reread",
+    "record_unreadable_document",
     "register_document",
     "register_page",
     "set_document_outcome",
@@ -75,6 +77,44 @@ def register_document(engine: Engine, document: Document, page_count: int | None
         page_count=page_count,
     )
     writes.set_document_status(engine, doc_id, DocumentStatus.RUNNING)
+    return doc_id
+
+
+@_db_task("find-pages-to-reread")
+def pages_to_reread(engine: Engine, run_id: int) -> dict[int, int]:
+    """Pages (id -> document id) with regions for the run's parameters but no text at all.
+
+    A run killed between a page's region write and its text write leaves such pages; with
+    recognition on they are not "done" and are detected and read again.
+    """
+    from sqlalchemy import select
+
+    from db.recognition_writes import pages_without_text
+    from db.session import connect
+
+    ids = pages_without_text(engine, run_id)
+    if not ids:
+        return {}
+    with connect(engine, read_only=True) as conn:
+        rows = conn.execute(
+            select(writes.pages.c.id, writes.pages.c.document_id).where(writes.pages.c.id.in_(ids))
+        )
+        return {int(page): int(doc) for page, doc in rows}
+
+
+@_db_task("record-unreadable-document")
+def record_unreadable_document(
+    engine: Engine, sha256: str, source_uri: str, size_bytes: int, error: str
+) -> int:
+    """A file that never became a document, keyed by its content hash, marked failed."""
+    doc_id = writes.upsert_document(
+        engine,
+        sha256=sha256,
+        source_uri=source_uri,
+        media_type="application/octet-stream",
+        size_bytes=size_bytes,
+    )
+    writes.record_document_error(engine, doc_id, error)
     return doc_id
 
 
