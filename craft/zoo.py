@@ -1,7 +1,9 @@
 """Factories: verified weights -> models -> a ready ``CraftPredictor``, cached per process.
 
 Loading CRAFT costs about a second and 80 MB; flows call ``craft_predictor`` per task, so the
-loaded engines are memoised by everything that changes them.
+loaded engines are memoised by everything that changes them. torch is imported only by the
+paths that need it (the torch engine, or exporting the ONNX graphs once): a CPU worker running
+the cached ONNX graphs never loads it.
 """
 
 from __future__ import annotations
@@ -9,17 +11,20 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from craft.backends import InferenceBackend, OnnxBackend, TorchBackend, resolve_device
-from craft.model import CRAFT
-from craft.onnx_export import export_onnx, onnx_cache_paths
+from craft.backends import InferenceBackend, resolve_device
+from craft.onnx_backend import OnnxBackend
+from craft.onnx_export import onnx_cache_paths
 from craft.params import DetectorParams, Preset
 from craft.predictor import CraftPredictor, ModelInfo
-from craft.refiner import RefineNet
 from craft.weights_store import WEIGHTS, cache_dir, resolve_weights
+
+if TYPE_CHECKING:
+    import torch
+
+    from craft.model import CRAFT
+    from craft.refiner import RefineNet
 
 __all__ = ["clear_cache", "craft_predictor", "ensure_onnx", "load_craft", "load_refiner"]
 
@@ -28,6 +33,8 @@ REFINER_WEIGHTS = "craft_refiner_CTW1500"
 
 
 def _load_state(path: Path) -> dict[str, torch.Tensor]:
+    import torch
+
     state = torch.load(path, map_location="cpu", weights_only=True)
     return {k.removeprefix("module."): v for k, v in state.items()}
 
@@ -35,6 +42,8 @@ def _load_state(path: Path) -> dict[str, torch.Tensor]:
 @functools.lru_cache(maxsize=4)
 def load_craft(path: Path) -> CRAFT:
     """CRAFT with verified weights (``path`` must come from ``resolve_weights``)."""
+    from craft.model import CRAFT
+
     model = CRAFT()
     model.load_state_dict(_load_state(path), strict=True)
     return model.eval()
@@ -43,6 +52,8 @@ def load_craft(path: Path) -> CRAFT:
 @functools.lru_cache(maxsize=4)
 def load_refiner(path: Path) -> RefineNet:
     """LinkRefiner with verified weights (``path`` must come from ``resolve_weights``)."""
+    from craft.refiner import RefineNet
+
     model = RefineNet()
     model.load_state_dict(_load_state(path), strict=True)
     return model.eval()
@@ -57,6 +68,8 @@ def ensure_onnx(
         root, WEIGHTS[CRAFT_WEIGHTS].sha256, WEIGHTS[REFINER_WEIGHTS].sha256
     )
     if force or not (craft_onnx.is_file() and refiner_onnx.is_file()):
+        from craft.onnx_export import export_onnx
+
         export_onnx(load_craft(craft_path), load_refiner(refiner_path), craft_onnx, refiner_onnx)
     return craft_onnx, refiner_onnx
 
@@ -80,6 +93,10 @@ def _engine(
         craft_onnx, refiner_onnx = ensure_onnx(craft_path, refiner_path)
         return OnnxBackend(craft_onnx, refiner_onnx)
     if backend == "torch":
+        from craft.model import CRAFT
+        from craft.refiner import RefineNet
+        from craft.torch_backend import TorchBackend
+
         # Separate module copies per engine: .to(device) moves modules in place.
         craft = CRAFT()
         craft.load_state_dict(load_craft(craft_path).state_dict())
