@@ -4,7 +4,13 @@ Each path runs in its own process so whole-process time (imports, weight loading
 session start) and peak RSS are measured honestly. Prints seconds per page per stage and the
 ratio. Not a test: numbers vary with the machine; read them, don't assert them.
 
-    python bench/bench_detector.py [--pages N] [--repeat R] [--paths reference,default,...]
+    python bench/bench_detector.py [--pages N] [--repeat R] [--orders grouped,mixed]
+                                   [--paths reference,default,...]
+
+Two page orders, because the ONNX engine keeps warm memory while the page size stays the same:
+``grouped`` runs each golden page ``repeat`` times in a row (the pages of one document share a
+size: the common case), ``mixed`` cycles through the three sizes (every page a new size: the
+worst case for that engine).
 """
 
 from __future__ import annotations
@@ -34,14 +40,18 @@ PATHS: dict[str, tuple[str, dict]] = {
 }  # fmt: skip
 
 
-def load_pages(n: int) -> list:
+def load_pages(n: int, repeat: int, order: str) -> list:
+    """``n`` golden pages, each seen ``repeat`` times, in the given order."""
     import cv2
 
-    pages = [cv2.imread(str(GOLDEN / f"{name}.png"), cv2.IMREAD_COLOR) for name in IMAGES]
-    return [pages[i % len(pages)] for i in range(n)]
+    images = [cv2.imread(str(GOLDEN / f"{name}.png"), cv2.IMREAD_COLOR) for name in IMAGES]
+    pages = [images[i % len(images)] for i in range(n)]
+    if order == "grouped":
+        return [page for page in pages for _ in range(repeat)]
+    return [page for _ in range(repeat) for page in pages]
 
 
-def run_path(name: str, n_pages: int, repeat: int) -> dict:
+def run_path(name: str, n_pages: int, repeat: int, order: str = "mixed") -> dict:
     """Inside the child process: build the predictor, run the pages, report stage seconds."""
     t_start = time.perf_counter()
     from craft.zoo import craft_predictor
@@ -50,21 +60,21 @@ def run_path(name: str, n_pages: int, repeat: int) -> dict:
     predictor = craft_predictor("default", device="cpu", **overrides)
     if name == "reference":
         _use_reference_postprocessing(predictor)
-    pages = load_pages(n_pages)
+    pages = load_pages(n_pages, repeat, order)
     t_ready = time.perf_counter()
     stages = {"preprocess": 0.0, "forward": 0.0, "refine": 0.0, "postprocess": 0.0}
     regions = 0
     t0 = time.perf_counter()
-    for _ in range(repeat):
-        for page in pages:
-            [result] = predictor([page])
-            regions += len(result.regions)
-            for k in stages:
-                stages[k] += getattr(result.timings, k)
+    for page in pages:
+        [result] = predictor([page])
+        regions += len(result.regions)
+        for k in stages:
+            stages[k] += getattr(result.timings, k)
     elapsed = time.perf_counter() - t0
     count = n_pages * repeat
     return {
         "path": name,
+        "order": order,
         "backend": predictor.info.backend,
         "pages": count,
         "regions": regions,
@@ -86,45 +96,51 @@ def _use_reference_postprocessing(predictor) -> None:
     module.detect_quads = reference_quads  # type: ignore[assignment]
 
 
+def _run_child(name: str, args: argparse.Namespace, order: str) -> dict:
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", name, "--pages", str(args.pages),
+         "--repeat", str(args.repeat), "--orders", order],
+        capture_output=True, text=True, check=True, cwd=REPO,
+    )  # fmt: skip
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    res["process_s"] = time.perf_counter() - t0
+    st = res["stages_per_page"]
+    print(f"{name:11s} {PATHS[name][0]}")
+    print(
+        f"            {res['s_per_page']:.2f} s/page = pre {st['preprocess']:.3f} + fwd "
+        f"{st['forward']:.2f} + refine {st['refine']:.2f} + post {st['postprocess']:.3f}; "
+        f"whole process {res['process_s']:.1f} s for {res['pages']} pages (start-up "
+        f"{res['startup_s']:.1f} s); peak RSS {res['peak_rss_mb']:.0f} MB; "
+        f"{res['regions']} regions"
+    )
+    return res
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pages", type=int, default=3)
-    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--orders", default="grouped,mixed")
     ap.add_argument("--paths", default="reference,default")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(run_path(args.child, args.pages, args.repeat)))
+        print(json.dumps(run_path(args.child, args.pages, args.repeat, args.orders)))
         return
-    results = []
-    for name in args.paths.split(","):
-        t0 = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, __file__, "--child", name, "--pages", str(args.pages),
-             "--repeat", str(args.repeat)],
-            capture_output=True, text=True, check=True, cwd=REPO,
-        )  # fmt: skip
-        res = json.loads(proc.stdout.strip().splitlines()[-1])
-        res["process_s"] = time.perf_counter() - t0
-        results.append(res)
-        st = res["stages_per_page"]
-        print(f"{name:11s} {PATHS[name][0]}")
-        print(
-            f"            {res['s_per_page']:.2f} s/page = pre {st['preprocess']:.3f} + fwd "
-            f"{st['forward']:.2f} + refine {st['refine']:.2f} + post {st['postprocess']:.3f}; "
-            f"whole process {res['process_s']:.1f} s for {res['pages']} pages (start-up "
-            f"{res['startup_s']:.1f} s); peak RSS {res['peak_rss_mb']:.0f} MB; "
-            f"{res['regions']} regions"
-        )
-    base = results[0]
-    for res in results[1:]:
-        st = res["stages_per_page"]
-        post_share = 100 * st["postprocess"] / max(st["forward"], 1e-9)
-        print(
-            f"{res['path']} vs {base['path']}: {base['s_per_page'] / res['s_per_page']:.2f}x "
-            f"pages/s, {base['process_s'] / res['process_s']:.2f}x whole-process; "
-            f"post-processing {post_share:.1f}% of forward"
-        )
+    for order in args.orders.split(","):
+        print(f"== {order} order: {args.pages} golden pages x {args.repeat}")
+        results = [_run_child(name, args, order) for name in args.paths.split(",")]
+        base = results[0]
+        for res in results[1:]:
+            st = res["stages_per_page"]
+            post_share = 100 * st["postprocess"] / max(st["forward"], 1e-9)
+            print(
+                f"{res['path']} vs {base['path']} ({order}): "
+                f"{base['s_per_page'] / res['s_per_page']:.2f}x pages/s, "
+                f"{base['process_s'] / res['process_s']:.2f}x whole-process; "
+                f"post-processing {post_share:.1f}% of forward"
+            )
 
 
 if __name__ == "__main__":
