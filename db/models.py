@@ -10,6 +10,8 @@ and invariants live in constraints, not only in :mod:`db.writes`:
   transaction.
 - Denormalised keys (``regions.page_id``/``run_id``, ``page_results.params_hash``) are pinned by
   composite foreign keys, so they cannot disagree with the row they copy.
+- ``document_claims`` holds at most one claim per (document, parameter set): the run processing
+  it right now (see :mod:`db.claims`).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ __all__ = [
     "NAMING_CONVENTION",
     "Base",
     "Document",
+    "DocumentClaim",
     "DocumentStatus",
     "Page",
     "PageResult",
@@ -321,4 +324,36 @@ class Region(Base):
     )
     text_confidence: Mapped[float | None] = mapped_column(
         Float, comment="Recognizer's mean word confidence in [0, 1]."
+    )
+
+
+class DocumentClaim(Base):
+    """The run processing a document under a parameter set right now (see :mod:`db.claims`).
+
+    The primary key makes the claim exclusive: one live holder per (document, parameter set).
+    A row lives while its run works on the document; a run that finishes (or is swept as
+    abandoned) gives up its claims, and a claim whose run is no longer alive can be taken over.
+    """
+
+    __tablename__ = "document_claims"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["run_id", "params_hash"], ["runs.id", "runs.params_hash"], ondelete="CASCADE"
+        ),
+        Index(None, "run_id"),
+        CheckConstraint("pid IS NULL OR pid > 0", name="pid_positive"),
+        {"comment": "Documents being processed now: one run per (document, parameter set)."},
+    )
+
+    document_id: Mapped[int] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True
+    )
+    params_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    run_id: Mapped[int] = mapped_column(comment="The holder; its params_hash is the claim's.")
+    claimed_at: Mapped[datetime] = mapped_column(default=_utcnow)
+    host: Mapped[str | None] = mapped_column(
+        String(255), comment="Host name of the holder's process."
+    )
+    pid: Mapped[int | None] = mapped_column(
+        comment="Process id of the holder on that host (a gone process frees the claim)."
     )

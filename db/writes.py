@@ -115,6 +115,7 @@ pages: Table = Base.metadata.tables["pages"]
 runs: Table = Base.metadata.tables["runs"]
 page_results: Table = Base.metadata.tables["page_results"]
 regions: Table = Base.metadata.tables["regions"]
+document_claims: Table = Base.metadata.tables["document_claims"]
 
 REGION_COLUMNS: tuple[str, ...] = (
     "page_result_id",
@@ -281,26 +282,44 @@ def finish_run(
         )
         if result.rowcount == 0:
             raise ValueError(f"unknown run id '{run_id}'")
+        # A finished run holds no document: its claims go in the same transaction.
+        conn.execute(delete(document_claims).where(document_claims.c.run_id == run_id))
 
 
 def mark_stale_runs(engine: Engine, older_than: timedelta, *, now: datetime | None = None) -> int:
     """Mark ``running`` runs with no heartbeat for ``older_than`` as ``abandoned``.
 
     A worker that crashed (or lost its machine) cannot close its run; this sweep does, with
-    ``finished_at`` set to the last heartbeat. Returns how many runs it marked.
+    ``finished_at`` set to the last heartbeat, and frees the documents it had claimed (see
+    :mod:`db.claims`) in the same transaction. Returns how many runs it marked.
+
+    Every flow run sweeps at start (``OCRFLOW_STALE_AFTER``), so several sweeps can meet: a
+    deadlock or serialization failure between them is retried.
     """
     cutoff = (now or _now()) - older_than
-    with _begin(engine) as conn:
-        result = conn.execute(
-            update(runs)
-            .where(runs.c.status == RunStatus.RUNNING.value, runs.c.heartbeat_at < cutoff)
-            .values(
-                status=RunStatus.ABANDONED.value,
-                finished_at=runs.c.heartbeat_at,
-                error=f"abandoned: no heartbeat for {older_than}",
-            )
-        )
-        return int(result.rowcount)
+    for attempt in range(1, _MAX_ATTEMPTS + 1):
+        try:
+            with _begin(engine) as conn:
+                marked = conn.execute(
+                    update(runs)
+                    .where(runs.c.status == RunStatus.RUNNING.value, runs.c.heartbeat_at < cutoff)
+                    .values(
+                        status=RunStatus.ABANDONED.value,
+                        finished_at=runs.c.heartbeat_at,
+                        error=f"abandoned: no heartbeat for {older_than}",
+                    )
+                    .returning(runs.c.id)
+                ).scalars()
+                abandoned = [int(run_id) for run_id in marked]
+                if abandoned:
+                    conn.execute(
+                        delete(document_claims).where(document_claims.c.run_id.in_(abandoned))
+                    )
+                return len(abandoned)
+        except OperationalError as error:
+            if attempt == _MAX_ATTEMPTS or _sqlstate(error) not in _RETRY_SQLSTATES:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def upsert_document(

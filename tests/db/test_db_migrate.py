@@ -11,7 +11,7 @@ from db.models import Base
 from db.search import FTS_TABLE
 from db.session import create_engine, open_database
 
-TABLES = {"documents", "pages", "runs", "page_results", "regions"}
+TABLES = {"documents", "pages", "runs", "page_results", "regions", "document_claims"}
 VIEWS = {"region_details", "page_summary", "run_summary"}
 
 
