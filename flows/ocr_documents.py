@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from craft import DetectorParams, PageResult
-from db import writes
+from db import claims, writes
 from db.errors import DatabaseUnavailableError
 from db.models import DocumentStatus, RunStatus
 from db.session import mask_url, open_database
@@ -35,12 +36,13 @@ from tasks.detect import detect_pages, get_predictor
 from tasks.ingest import count_document_pages, discover_documents, load_pages
 from tasks.persist import (
     begin_run,
+    claim_document,
     document_done,
     end_run,
     pages_to_reread,
     record_unreadable_document,
-    register_document,
     register_page,
+    release_document,
     set_document_outcome,
     store_page_error,
     store_page_regions,
@@ -120,6 +122,37 @@ def _heartbeat(engine: Engine, run_id: int, logger: Any) -> None:
         logger.warning("heartbeat skipped (the database did not answer): %s", exc)
 
 
+def _sweep_stale_runs(engine: Engine, stale_after: timedelta, logger: Any) -> None:
+    """Mark runs silent for ``stale_after`` abandoned (freeing their claims). Best effort."""
+    try:
+        swept = writes.mark_stale_runs(engine, stale_after)
+    except (DatabaseUnavailableError, DBAPIError) as exc:
+        logger.warning("stale-run sweep skipped (the database did not answer): %s", exc)
+        return
+    if swept:
+        logger.warning("%d run(s) silent for %s marked abandoned", swept, stale_after)
+
+
+def _claimed_elsewhere(
+    document: Document,
+    claim: claims.Claim,
+    page_count: int | DocumentError,
+    ingestion: IngestOptions,
+    counter: _Counter,
+    summary: DocumentSummary,
+) -> DocumentSummary:
+    """A document another live run holds: reported, its pages counted, nothing written."""
+    get_run_logger().info(
+        "%s: claimed by run %d (still running): left to it", document.path, claim.holder_run_id
+    )
+    numbers = _page_range(page_count, ingestion) if isinstance(page_count, int) else []
+    for n in numbers:
+        counter.page(document.path, n, ok=True)
+    summary.status, summary.claimed_by = "claimed", claim.holder_run_id
+    summary.pages = summary.pages_skipped = len(numbers)
+    return summary
+
+
 def _record_unreadable(engine: Engine, error: DocumentError) -> DocumentSummary:
     """A file that never became a document: recorded by content hash when it can be read."""
     summary = DocumentSummary(
@@ -156,11 +189,17 @@ def _process_document(
     readers: RecognitionPool | None,
     reread: frozenset[int] = frozenset(),
     reread_documents: frozenset[int] = frozenset(),
+    stale_after: timedelta = claims.DEFAULT_STALE_AFTER,
 ) -> DocumentSummary:
     t0 = time.perf_counter()
     summary = DocumentSummary(source=document.path, sha256=document.document_id, status="done")
     count = page_count if isinstance(page_count, int) else None
-    doc_id = register_document(engine, document, count)
+    # Claimed before anything is written: a document another live run holds is left to it.
+    doc_id, claim = claim_document(engine, document, count, run_id, stale_after)
+    if not claim.taken:
+        return _claimed_elsewhere(document, claim, page_count, ingestion, counter, summary)
+    if claim.taken_over_from is not None:
+        get_run_logger().warning("%s: claim taken over: %s", document.path, claim.reason)
     if isinstance(page_count, DocumentError):
         set_document_outcome(engine, doc_id, DocumentStatus.FAILED, page_count.message)
         summary.status, summary.error = "failed", page_count.message
@@ -320,14 +359,18 @@ def ocr_documents(
     # Before anything else: a run from a deployment reads only inside OCRFLOW_INPUT_ROOTS.
     roots = check_inputs(inputs, from_deployment=deployment.id is not None)
     params = detector.resolve()
+    stale_after = claims.get_stale_after()  # OCRFLOW_STALE_AFTER: refuse a bad value up front
     predictor = get_predictor(params)  # load and verify the weights before touching anything
     url = resolve_database_url(database)
     engine = open_results_db(url)
     out = Path(output_dir).resolve()
     logger.info("database %s, overlays in %s", mask_url(url), out)
+    _sweep_stale_runs(engine, stale_after, logger)  # killed runs free their documents
     run_id, params_hash = begin_run(
         engine, params.model_dump(mode="json"), predictor.info, flow_run.get_id()
     )
+    # Beats whatever a page costs, so a slow page never makes this run look dead.
+    beat = claims.RunHeartbeat(engine, run_id).start()
     summaries: list[DocumentSummary] = []
     outcome, error = RunStatus.FAILED, None
     readers = _start_recognition(recognition, params) if recognition.enabled else None
@@ -361,19 +404,30 @@ def ocr_documents(
                 readers=readers,
                 reread=frozenset(reread),
                 reread_documents=frozenset(reread.values()),
+                stale_after=stale_after,
             )
+            if summary.status != "claimed":  # finished, whatever the outcome: let it go
+                release_document(engine, run_id, document.document_id)
             if summary.error:
                 logger.warning("%s: %s", document.path, summary.error)
             summaries.append(summary)
             _heartbeat(engine, run_id, logger)
+        claimed = sorted({s.claimed_by for s in summaries if s.claimed_by is not None})
+        if claimed:
+            logger.warning(
+                "%d document(s) claimed by live run(s) %s: left to them",
+                sum(s.status == "claimed" for s in summaries),
+                ", ".join(map(str, claimed)),
+            )
         outcome = RunStatus.COMPLETED
     except BaseException as exc:
         error = f"{type(exc).__name__}: {exc}"
         raise
     finally:
+        beat.stop()
         if readers is not None:
             readers.close()
-        end_run(engine, run_id, outcome, error)
+        end_run(engine, run_id, outcome, error)  # also drops any claim still held
         engine.dispose()
     result = RunSummary(
         run_id=run_id,

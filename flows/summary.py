@@ -12,7 +12,10 @@ class DocumentSummary(BaseModel):
 
     source: str
     sha256: str | None = None
-    status: str = Field(description="done, failed, partial or skipped")
+    status: str = Field(
+        description="done, failed, partial, skipped (already done) or claimed (another live "
+        "run is processing it: see claimed_by)"
+    )
     pages: int = 0
     pages_failed: int = 0
     pages_skipped: int = 0
@@ -21,6 +24,7 @@ class DocumentSummary(BaseModel):
     seconds: float = 0.0
     error: str | None = None
     overlays: list[str] = Field(default_factory=list)
+    claimed_by: int | None = Field(None, description="Run id that holds the document's claim.")
 
     @property
     def seconds_per_page(self) -> float | None:
@@ -48,5 +52,5 @@ class RunSummary(BaseModel):
         """0: everything done; 1: some documents or pages failed; 2: nothing succeeded."""
         if not self.failed:
             return 0
-        ok = [d for d in self.documents if d.status in ("done", "skipped", "partial")]
+        ok = [d for d in self.documents if d.status in ("done", "skipped", "partial", "claimed")]
         return 1 if ok else 2

@@ -7,6 +7,7 @@ or a duplicated task can never double a row.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import ParamSpec, TypeVar
 
 from prefect import Task, task
@@ -14,18 +15,20 @@ from prefect.cache_policies import NO_CACHE
 from sqlalchemy import Engine
 
 from craft import ModelInfo, PageResult
-from db import page_state, writes
+from db import claims, page_state, writes
 from db.models import DocumentStatus, RunStatus
 from ingest import Document, Page
 
 __all__ = [
     "begin_run",
+    "claim_document",
     "document_done",
     "end_run",
     "pages_to_reread",
     "record_unreadable_document",
     "register_document",
     "register_page",
+    "release_document",
     "set_document_outcome",
     "store_page_error",
     "store_page_regions",
@@ -116,6 +119,40 @@ def record_unreadable_document(
     )
     writes.record_document_error(engine, doc_id, error)
     return doc_id
+
+
+@_db_task("claim-document")
+def claim_document(
+    engine: Engine,
+    document: Document,
+    page_count: int | None,
+    run_id: int,
+    stale_after: timedelta,
+) -> tuple[int, claims.Claim]:
+    """Upsert the document and claim it for this run; only a taken claim marks it in progress.
+
+    A document another live run holds is left exactly as that run wrote it.
+    """
+    doc_id = writes.upsert_document(
+        engine,
+        sha256=document.document_id,
+        source_uri=document.path,
+        media_type=document.media_type,
+        size_bytes=document.size_bytes,
+        page_count=page_count,
+    )
+    claim = claims.claim_document(
+        engine, document_id=doc_id, run_id=run_id, stale_after=stale_after
+    )
+    if claim.taken:
+        writes.set_document_status(engine, doc_id, DocumentStatus.RUNNING)
+    return doc_id, claim
+
+
+@_db_task("release-document")
+def release_document(engine: Engine, run_id: int, sha256: str) -> bool:
+    """Give up this run's claim on the document (done, partial or failed: finished)."""
+    return claims.release_document(engine, run_id=run_id, sha256=sha256)
 
 
 @_db_task("set-document-outcome")
