@@ -49,6 +49,14 @@ def deploy(
             "worker's OCRFLOW_DATABASE_URL."
         ),
     ] = "",
+    input_root: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--input-root",
+            help="Another folder deployment runs may read (repeat it); the inbox always is. "
+            "Set as OCRFLOW_INPUT_ROOTS on every run; inputs elsewhere are refused.",
+        ),
+    ] = None,
     name: Annotated[
         list[str] | None,
         typer.Option("--name", "-n", help="Deploy only these (default: all in the file)."),
@@ -70,6 +78,7 @@ def deploy(
         gpu_pool=gpu_pool,
         gpu_slots=gpu_slots,
         secret_block=secret_block,
+        input_roots=list(input_root or []),
         names=list(name or []),
     )
     try:

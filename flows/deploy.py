@@ -30,6 +30,7 @@ __all__ = [
     "deploy_env",
     "ensure_tag_limit",
     "ensure_work_pool",
+    "input_roots_value",
     "serve",
     "set_up",
 ]
@@ -56,6 +57,7 @@ class DeploySettings:
     gpu_pool: str = "ocr-gpu"
     gpu_slots: int = 1
     secret_block: str = ""
+    input_roots: list[Path] = field(default_factory=list)  # besides the inbox, always a root
     project_dir: Path = PROJECT_DIR
     prefect_file: Path = PREFECT_FILE
     names: list[str] = field(default_factory=list)  # empty = every deployment in the file
@@ -130,7 +132,13 @@ def deploy_env(settings: DeploySettings) -> dict[str, str]:
         "OCRFLOW_INBOX_CRON": settings.cron,
         "OCRFLOW_OUTPUT_DIR": str(settings.output_dir.resolve()),
         "OCRFLOW_DATABASE_SECRET_BLOCK": settings.secret_block,
+        "OCRFLOW_INPUT_ROOTS": input_roots_value([settings.inbox, *settings.input_roots]),
     }
+
+
+def input_roots_value(folders: list[Path]) -> str:
+    """``OCRFLOW_INPUT_ROOTS`` for these folders: absolute, deduplicated, ``os.pathsep``-joined."""
+    return os.pathsep.join(dict.fromkeys(str(f.resolve()) for f in folders))
 
 
 def _prefect_deploy(settings: DeploySettings) -> None:
@@ -179,6 +187,7 @@ def set_up(settings: DeploySettings) -> list[str]:
     names = ", ".join(settings.names) or "all"
     log.append(f"deployments ({names}) from {settings.prefect_file}")
     log.append(f"ocr-inbox sweeps {settings.inbox.resolve()} on cron '{settings.cron}' (UTC)")
+    log.append(f"input roots: {deploy_env(settings)['OCRFLOW_INPUT_ROOTS']}")
     return log
 
 
@@ -205,6 +214,11 @@ def serve(
 
     api_url()
     inbox.mkdir(parents=True, exist_ok=True)
+    # Served runs are this process's children and inherit its environment: the inbox is
+    # always an input root, besides any OCRFLOW_INPUT_ROOTS already set.
+    from ingest.roots import ROOTS_SETTING, configured_roots
+
+    os.environ[ROOTS_SETTING] = input_roots_value([inbox, *configured_roots()])
     out = str(output_dir.resolve())
     sweep = ocr_inbox.to_deployment(
         name="ocr-inbox",
