@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from db import migrate, writes
 from db.session import create_engine
@@ -116,3 +117,102 @@ def test_sigkill_then_rerun_equals_uninterrupted_run(
         engine.dispose()
     swept = snapshot(url)["runs"]
     assert [s for _, s in swept] == ["abandoned"] * kills + ["completed"]
+
+
+# --- Kills during recognition (``--recognize``): regions stored, texts being written ---
+
+_TEXTS = (
+    "SELECT d.sha256, p.page_number, r.region_index, r.text, r.text_confidence "
+    "FROM regions r JOIN page_results pr ON pr.id = r.page_result_id "
+    "JOIN pages p ON p.id = pr.page_id JOIN documents d ON d.id = p.document_id "
+    "ORDER BY 1, 2, 3"
+)
+# Page results by whether their regions have text yet: (read, not read). A page result with
+# regions but no text is what a kill between the region write and the text write leaves.
+_READ_STATE = (
+    "SELECT coalesce(sum(CASE WHEN t > 0 THEN 1 ELSE 0 END), 0), "
+    "coalesce(sum(CASE WHEN t = 0 THEN 1 ELSE 0 END), 0) FROM ("
+    "SELECT pr.id, count(r.text) AS t FROM page_results pr "
+    "JOIN regions r ON r.page_result_id = pr.id GROUP BY pr.id) AS per_page"
+)
+
+
+def _texts(url: str) -> list[tuple[object, ...]]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text(_TEXTS)).all()
+    finally:
+        engine.dispose()
+    return [(*r[:4], None if r[4] is None else round(float(r[4]), 3)) for r in rows]
+
+
+def _read_state(url: str) -> tuple[int, int]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            read, unread = conn.execute(text(_READ_STATE)).one()
+    finally:
+        engine.dispose()
+    return int(read), int(unread)
+
+
+def _polled_read_state(url: str) -> tuple[int, int]:
+    try:
+        return _read_state(url)
+    except Exception:  # tables not created yet: poll again
+        return (0, 0)
+
+
+def test_sigkill_during_recognition_then_rerun_equals_uninterrupted_recognized_run(
+    corpus: Path, prefect_api_url: str, pg_url: str, tmp_path: Path
+) -> None:
+    # The yardstick: one uninterrupted recognized run (SQLite).
+    ref_url = f"sqlite:///{tmp_path / 'reference.db'}"
+    assert run_to_end([corpus], ref_url, prefect_api_url, tmp_path, "--recognize") == 0
+    want, want_texts = snapshot(ref_url), _texts(ref_url)
+    assert sum(1 for t in want_texts if t[3]) >= DOCUMENTS  # at least a line read per page
+    assert _read_state(ref_url) == (len(want["page_results"]), 0)
+
+    url = pg_url
+    _empty_pg(url)
+    migrate.upgrade(url)
+    # Kill as soon as texts are being written (some pages read, some stored but unread),
+    # then again further on.
+    cut_offs = []
+    for min_read in (1, DOCUMENTS // 2):
+        runs_before = _runs(url)
+        proc = ocrflow_run([corpus], url, prefect_api_url, tmp_path, "--recognize")
+        try:
+
+            def reading(
+                proc: subprocess.Popen[bytes] = proc,
+                least: int = min_read,
+                before: int = runs_before,
+            ) -> bool:
+                if proc.poll() is not None:
+                    return True
+                read, unread = _polled_read_state(url)
+                return _runs(url) > before and read >= least and unread > 0
+
+            wait_for(reading, 240, f"{min_read} pages read and one stored unread", step=0.05)
+            assert proc.poll() is None, "the run ended before the kill"
+        finally:
+            kill_group(proc)
+        assert proc.returncode == -9
+        assert_consistent(snapshot(url))
+        cut_offs.append(_read_state(url))
+    # At least one kill landed between a page's regions and its texts.
+    assert any(unread > 0 for _, unread in cut_offs), cut_offs
+    assert sum(_read_state(url)) < DOCUMENTS, "the kills left nothing to resume"
+
+    code = run_to_end([corpus], url, prefect_api_url, tmp_path, "--recognize")
+    assert code == 0, f"the resumed run exited {code}"
+    resumed = snapshot(url)
+    assert_consistent(resumed)
+    for table in ("documents", "pages", "page_results", "regions"):
+        assert resumed[table] == want[table], f"{table} differ from the uninterrupted run"
+    assert _texts(url) == want_texts, "texts differ from the uninterrupted recognized run"
+    assert _read_state(url) == (len(want["page_results"]), 0), "pages left without text"
+    assert [s for _, s in resumed["runs"]] == ["running", "running", "completed"]
+    print(f"\n(read, stored unread) pages at each kill: {cut_offs}")
