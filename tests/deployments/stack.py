@@ -3,6 +3,9 @@
 Every process is started in its own session (process group) and stopped with the whole
 group, workers before the server (a worker outliving its server retries for a long time).
 Telemetry is off in each of them: nothing leaves localhost.
+
+Code in this (the pytest) process talks to the stack only inside ``prefect_bound_to``, which
+leaves no Prefect background service bound to the stack behind it (see there).
 """
 
 from __future__ import annotations
@@ -14,12 +17,25 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psycopg
+from prefect._internal.concurrency.services import _QueueServiceBase
+from prefect.concurrency.services import (
+    ConcurrencySlotAcquisitionService,
+    ConcurrencySlotAcquisitionWithLeaseService,
+)
+from prefect.concurrency.v1.services import (
+    ConcurrencySlotAcquisitionService as V1ConcurrencySlotAcquisitionService,
+)
+from prefect.events.worker import EventsWorker
+from prefect.logging.handlers import APILogWorker
+from prefect.settings import PREFECT_API_URL, temporary_settings
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
@@ -53,6 +69,68 @@ def pg_database(admin_url: str, name: str) -> Iterator[str]:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+# Prefect's background services: process-wide singletons (one registry,
+# ``_QueueServiceBase._instances``), each holding API clients made for the API URL current when
+# it started, but cached under keys without that URL: the events worker under its client type,
+# the concurrency-slot services under the limit names (a task tagged ``gpu`` uses one). Once
+# started against a server, later flow runs in the process reuse them, whatever PREFECT_API_URL
+# says by then; the log worker's key has the URL, but it would still be left running.
+PREFECT_SERVICES: tuple[type[_QueueServiceBase[Any]], ...] = (
+    EventsWorker,
+    APILogWorker,
+    ConcurrencySlotAcquisitionService,
+    ConcurrencySlotAcquisitionWithLeaseService,
+    V1ConcurrencySlotAcquisitionService,
+)
+
+
+def prefect_services() -> list[_QueueServiceBase[Any]]:
+    """The Prefect background services running in this process."""
+    with _QueueServiceBase._instance_cache_lock:
+        return list(_QueueServiceBase._instances.values())
+
+
+def drain_prefect_services(timeout: float = 60.0) -> list[_QueueServiceBase[Any]]:
+    """Stop Prefect's background services, each after sending what it holds (at most
+    ``timeout`` s: a service whose server is gone may retry longer; it is warned about). A
+    stopped service leaves the registry at once, so none is reused: the next flow run starts
+    fresh ones for the API URL current then. Returns those still registered (none, unless
+    another thread started one meanwhile)."""
+    pending = set()
+    for service in PREFECT_SERVICES:
+        waited = service.drain_all(timeout=timeout, at_exit=False)  # no event loop: a tuple
+        assert isinstance(waited, tuple)
+        pending |= waited[1]
+    left = prefect_services()
+    if pending or left:
+        warnings.warn(
+            f"Prefect services not drained in {timeout} s: {len(pending)} pending, "
+            f"{[type(s).__name__ for s in left]} still registered",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return left
+
+
+@contextmanager
+def prefect_bound_to(api_url: str) -> Iterator[None]:
+    """This process's Prefect on ``api_url`` for the block (flow runs, clients), and only there.
+
+    Services started before the block (the flow tests' harness, say) are drained first, so the
+    block's runs get their own; the block's are drained on the way out, while its server still
+    runs, and the settings are restored: later flow runs in this process never reach a server
+    that a test has stopped (their task runs then failed on the concurrency-slot service and
+    the harness's teardown hung draining an events worker retrying a dead server).
+    """
+    drain_prefect_services()
+    try:
+        with temporary_settings({PREFECT_API_URL: api_url}):
+            yield
+    finally:
+        left = drain_prefect_services()
+    assert not left, f"Prefect services still bound to {api_url}: {left}"
 
 
 def stop(proc: subprocess.Popen[bytes], grace: float = 15.0) -> None:

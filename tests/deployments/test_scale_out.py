@@ -31,7 +31,6 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.deployments import run_deployment
-from prefect.settings import PREFECT_API_URL, temporary_settings
 from sqlalchemy import text
 
 from db import migrate
@@ -39,7 +38,7 @@ from db.session import create_engine
 from flows.inbox import expected_params_hash
 from flows.params import DatabaseOptions, DetectorOptions
 from tests.craft.pages import text_page
-from tests.deployments.stack import REPO_ROOT, Stack, pg_database
+from tests.deployments.stack import REPO_ROOT, Stack, pg_database, prefect_bound_to
 from tests.flows.documents import write_pdf
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -190,7 +189,9 @@ def test_inbox_on_two_workers(pg_admin_url: str, tmp_path: Path) -> None:
 
         assert "work pool ocr-cpu: created" in deploy("0 0 1 1 *", "deploy")
 
-        with temporary_settings({PREFECT_API_URL: api}), get_client(sync_client=True) as client:
+        # Flows run in this process too (3. and 4.): all Prefect use here is bound to this
+        # server, and left unbound from it before it stops (later tests run flows elsewhere).
+        with prefect_bound_to(api), get_client(sync_client=True) as client:
             assert client.read_work_pool("ocr-cpu").type == "process"
             assert client.read_concurrency_limit_by_tag("gpu").concurrency_limit == 1
             sweep = client.read_deployment_by_name("ocr-inbox/ocr-inbox")
