@@ -206,3 +206,132 @@ def assert_consistent(snap: Snapshot) -> None:
         by_result.setdefault((sha, number, phash), []).append(index)
     for key, indexes in by_result.items():
         assert indexes == list(range(len(indexes))), f"partial or doubled regions on {key}"
+
+
+# --- Scale of one document: a long generated PDF and the RSS of the process running it ---
+
+
+def text_pdf(n_pages: int, size_pt: tuple[int, int] = (360, 240), lines: int = 4) -> bytes:
+    """An ``n_pages`` born-digital PDF, ``size_pt`` points per page, a few lines of Helvetica.
+
+    Written by hand (no PDF library): one shared font, one content stream per page, so a
+    1000-page file is about 0.4 MB and every page renders to the same small raster.
+    """
+    width, height = size_pt
+    objs: dict[int, bytes] = {
+        1: b"<< /Type /Catalog /Pages 2 0 R >>",
+        3: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    }
+    kids = []
+    for n in range(1, n_pages + 1):
+        pid, cid = 2 + 2 * n, 3 + 2 * n
+        kids.append(b"%d 0 R" % pid)
+        objs[pid] = (
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] "
+            b"/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>" % (width, height, cid)
+        )
+        body = b"BT /F1 18 Tf 24 %d Td " % (height - 44) + b"".join(
+            b"(Page %d line %d: invoice total) Tj 0 -%d Td " % (n, i + 1, (height - 60) // lines)
+            for i in range(lines)
+        ) + b"ET"  # fmt: skip
+        objs[cid] = b"<< /Length %d >>\nstream\n" % len(body) + body + b"\nendstream"
+    objs[2] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(kids), n_pages)
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = {}
+    for k in sorted(objs):
+        offsets[k] = len(out)
+        out += b"%d 0 obj\n" % k + objs[k] + b"\nendobj\n"
+    xref = len(out)
+    size = max(objs) + 1
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % size
+    out += b"".join(b"%010d 00000 n \n" % offsets[k] for k in range(1, size))
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (size, xref)
+    return bytes(out)
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and all its descendants (poppler children included), in MB.
+
+    A child caught between fork and exec still shows the parent's whole RSS (the pages are
+    shared); it is left out, or a sample would count the flow twice.
+    """
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+        own_cmdline = root.cmdline()
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0
+    for proc in procs:
+        with suppress(psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+            if proc is not root and proc.cmdline() == own_cmdline:
+                continue  # forked, not yet exec'd: shares the parent's pages, counted once
+            total += proc.memory_info().rss
+    return total / 2**20
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The kernel's high-water mark of ``pid``'s own resident memory (VmHWM), in MB (0 if gone).
+
+    Catches a transient peak between two samples of ``tree_rss_mb``.
+    """
+    with suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+_PAGES_STORED = "SELECT count(*) FROM page_results"
+RssSample = tuple[float, int, float]  # (seconds since start, pages stored, RSS of the tree in MB)
+
+
+def sample_run(
+    proc: subprocess.Popen[bytes], database_url: str, timeout: float, interval: float = 0.5
+) -> tuple[list[RssSample], float]:
+    """Sample ``proc``'s tree RSS and the pages it has stored until it exits.
+
+    Returns the samples and the process's own peak RSS (VmHWM, read just before each sample).
+    Pages stored are ``page_results`` rows, read through a fresh connection each time (SQLite
+    is in WAL mode, so the reader never blocks the flow's writes).
+    """
+    engine = create_engine(database_url)
+    samples: list[RssSample] = []
+    peak = 0.0
+    t0 = time.monotonic()
+    try:
+        while proc.poll() is None:
+            if time.monotonic() - t0 > timeout:
+                raise AssertionError(f"ocrflow run still going after {timeout:.0f} s")
+            peak = max(peak, peak_rss_mb(proc.pid))
+            rss = tree_rss_mb(proc.pid)
+            try:
+                with engine.connect() as conn:
+                    pages = int(conn.execute(text(_PAGES_STORED)).scalar_one())
+            except Exception:  # the schema is created by the run itself: 0 until it exists
+                pages = samples[-1][1] if samples else 0
+            if rss > 0:
+                samples.append((time.monotonic() - t0, pages, rss))
+            time.sleep(interval)
+    finally:
+        engine.dispose()
+    return samples, peak
+
+
+def rss_at(samples: list[RssSample], pages: int) -> float:
+    """RSS of the first sample with at least ``pages`` pages stored (the last one if none)."""
+    return next((rss for _, done, rss in samples if done >= pages), samples[-1][2])
+
+
+def rss_slope_mb_per_100(samples: list[RssSample], from_pages: int) -> float:
+    """Least-squares slope of RSS against pages stored, from ``from_pages`` on, MB / 100 pages."""
+    points = [(done, rss) for _, done, rss in samples if done >= from_pages]
+    if len(points) < 2:
+        return 0.0
+    mx = sum(p for p, _ in points) / len(points)
+    my = sum(r for _, r in points) / len(points)
+    sxx = sum((p - mx) ** 2 for p, _ in points)
+    sxy = sum((p - mx) * (r - my) for p, r in points)
+    return 100 * sxy / sxx if sxx else 0.0
