@@ -20,7 +20,6 @@ import yaml
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.deployments import run_deployment
-from prefect.settings import PREFECT_API_URL, temporary_settings
 from sqlalchemy import text
 
 from db import migrate
@@ -28,7 +27,7 @@ from db.session import create_engine
 from flows.deploy import PREFECT_FILE, DeploySettings, deploy_env
 from ingest.roots import ROOTS_SETTING
 from tests.craft.pages import text_page
-from tests.deployments.stack import REPO_ROOT, Stack, pg_database
+from tests.deployments.stack import REPO_ROOT, Stack, pg_database, prefect_bound_to
 from tests.deployments.test_scale_out import DEPLOY_CLI
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -87,7 +86,7 @@ def test_deployment_runs_read_only_inside_the_roots(pg_admin_url: str, tmp_path:
         stack.start_worker("ocr-cpu", "w1", {"OCRFLOW_DATABASE_URL": results,
                                              ROOTS_SETTING: "/"})  # fmt: skip
 
-        with temporary_settings({PREFECT_API_URL: api}), get_client(sync_client=True) as client:
+        with prefect_bound_to(api), get_client(sync_client=True) as client:
             manual = client.read_deployment_by_name("ocr-documents/ocr-manual")
             assert manual.job_variables["env"][ROOTS_SETTING] == str(inbox.resolve())
 
