@@ -44,13 +44,13 @@ postgres:
 demo: setup
 	$(BIN)/ocrflow demo
 
-# Suites that run against their own real Prefect servers (deployments: flows in-process against
-# a server they then stop; faults: killed processes, PostgreSQL restarts) each get their own
-# pytest process, so Prefect's process-wide clients never point the other tests at a dead server.
+# One pytest process for the whole suite. Tests with their own real Prefect servers leave nothing
+# bound to them in it: tests/deployments talks to its servers from this process only inside
+# prefect_bound_to (tests/deployments/stack.py), which drains Prefect's process-wide services
+# before the server stops; tests/faults runs its flows in child processes. A hung test fails
+# after pytest-timeout's per-test limit (pyproject.toml) and dumps every thread's stack.
 test: setup postgres
-	$(BIN)/python -m pytest --ignore=tests/faults --ignore=tests/deployments
-	$(BIN)/python -m pytest tests/deployments
-	$(BIN)/python -m pytest tests/faults
+	$(BIN)/python -m pytest
 
 lint: setup
 	$(BIN)/ruff check .
