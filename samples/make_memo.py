@@ -27,6 +27,7 @@ LINES = [
 
 
 def make_memo(seed: int = 7) -> np.ndarray:
+    """Draw the memo page; seeded, so the committed JPEG can be regenerated identically."""
     page = np.full((1100, 900, 3), 250, np.uint8)
     y = 110
     for text, scale, thick in LINES:

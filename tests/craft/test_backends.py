@@ -11,8 +11,8 @@ import pytest
 
 from craft.backends import gpu_device_present, resolve_device
 from craft.onnx_backend import OnnxBackend
-from craft.zoo import CRAFT_WEIGHTS, REFINER_WEIGHTS, ensure_onnx
 from craft.weights_store import resolve_weights
+from craft.zoo import CRAFT_WEIGHTS, REFINER_WEIGHTS, ensure_onnx
 
 
 @pytest.fixture(scope="module")
