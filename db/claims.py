@@ -151,8 +151,9 @@ def claim_document(
     now: datetime | None = None,
     host: str | None = None,
     pid: int | None = None,
+    pages: str = "all",
 ) -> Claim:
-    """Claim ``document_id`` for ``run_id`` (under the run's ``params_hash``).
+    """Claim ``document_id`` (or one page range of it) for ``run_id`` (under its ``params_hash``).
 
     Idempotent for the holder (claiming again returns ``taken=True``), so a retried task is
     safe. One short transaction, retried on deadlock or serialization failure.
@@ -165,6 +166,9 @@ def claim_document(
         now: the time to judge heartbeats by (default: now).
         host, pid: the claiming process (default: this one); kept so a claimer on the same
             host can tell when the holder's process is gone.
+        pages: "all", or "first-last" for a run given one page range: the ranges of a long
+            PDF that the inbox hands to sibling child runs are claimed separately, so the
+            siblings run side by side instead of leaving each other's pages undone.
 
     Raises:
         ValueError: unknown ``run_id``, or that run is no longer ``running``.
@@ -174,7 +178,9 @@ def claim_document(
     for attempt in range(1, _MAX_ATTEMPTS + 1):
         try:
             with connect(engine) as conn, conn.begin():
-                claim = _claim(conn, document_id, run_id, stale_after, now or _now(), host, pid)
+                claim = _claim(
+                    conn, document_id, pages, run_id, stale_after, now or _now(), host, pid
+                )
         except (IntegrityError, OperationalError) as error:
             if attempt == _MAX_ATTEMPTS or _sqlstate(error) not in _RETRY_SQLSTATES:
                 raise
@@ -194,6 +200,7 @@ def _sqlstate(error: DBAPIError) -> str | None:
 def _claim(
     conn: Connection,
     document_id: int,
+    pages: str,
     run_id: int,
     stale_after: timedelta,
     now: datetime,
@@ -207,13 +214,19 @@ def _claim(
         raise ValueError(f"unknown run id '{run_id}'")
     if run.status != RunStatus.RUNNING.value:
         raise ValueError(f"run {run_id} is {run.status}: only a running run can claim documents")
-    key = (claims.c.document_id == document_id, claims.c.params_hash == run.params_hash)
+    key = (
+        claims.c.document_id == document_id,
+        claims.c.params_hash == run.params_hash,
+        claims.c.pages == pages,
+    )
     mine = {"run_id": run_id, "claimed_at": now, "host": host, "pid": pid}
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     inserted = conn.execute(
         dialect.insert(claims)
-        .values(document_id=document_id, params_hash=run.params_hash, **mine)
-        .on_conflict_do_nothing(index_elements=[claims.c.document_id, claims.c.params_hash])
+        .values(document_id=document_id, params_hash=run.params_hash, pages=pages, **mine)
+        .on_conflict_do_nothing(
+            index_elements=[claims.c.document_id, claims.c.params_hash, claims.c.pages]
+        )
         .returning(claims.c.run_id)
     ).scalar()
     if inserted is not None:

@@ -342,13 +342,18 @@ class DocumentClaim(Base):
         ),
         Index(None, "run_id"),
         CheckConstraint("pid IS NULL OR pid > 0", name="pid_positive"),
-        {"comment": "Documents being processed now: one run per (document, parameter set)."},
+        {"comment": "Documents being processed now: one run per (document, parameter set, pages)."},
     )
 
     document_id: Mapped[int] = mapped_column(
         ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True
     )
     params_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    pages: Mapped[str] = mapped_column(
+        String(32),
+        primary_key=True,
+        comment="Page range claimed: 'all', or 'first-last' for a page-range child run.",
+    )
     run_id: Mapped[int] = mapped_column(comment="The holder; its params_hash is the claim's.")
     claimed_at: Mapped[datetime] = mapped_column(default=_utcnow)
     host: Mapped[str | None] = mapped_column(

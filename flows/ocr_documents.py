@@ -174,6 +174,13 @@ def _record_unreadable(engine: Engine, error: DocumentError) -> DocumentSummary:
     return summary
 
 
+def _claimed_pages(ingestion: IngestOptions) -> str:
+    """The claim's page range: sibling page-range runs of one PDF must not exclude each other."""
+    if ingestion.first_page is None and ingestion.last_page is None:
+        return "all"
+    return f"{ingestion.first_page or 1}-{ingestion.last_page or ''}"
+
+
 def _process_document(
     engine: Engine,
     document: Document,
@@ -196,7 +203,9 @@ def _process_document(
     summary = DocumentSummary(source=document.path, sha256=document.document_id, status="done")
     count = page_count if isinstance(page_count, int) else None
     # Claimed before anything is written: a document another live run holds is left to it.
-    doc_id, claim = claim_document(engine, document, count, run_id, stale_after)
+    doc_id, claim = claim_document(
+        engine, document, count, run_id, stale_after, _claimed_pages(ingestion)
+    )
     if not claim.taken:
         return _claimed_elsewhere(document, claim, page_count, ingestion, counter, summary)
     if claim.taken_over_from is not None:

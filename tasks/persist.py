@@ -128,6 +128,7 @@ def claim_document(
     page_count: int | None,
     run_id: int,
     stale_after: timedelta,
+    pages: str = "all",
 ) -> tuple[int, claims.Claim]:
     """Upsert the document and claim it for this run; only a taken claim marks it in progress.
 
@@ -142,7 +143,7 @@ def claim_document(
         page_count=page_count,
     )
     claim = claims.claim_document(
-        engine, document_id=doc_id, run_id=run_id, stale_after=stale_after
+        engine, document_id=doc_id, run_id=run_id, stale_after=stale_after, pages=pages
     )
     if claim.taken:
         writes.set_document_status(engine, doc_id, DocumentStatus.RUNNING)

@@ -167,7 +167,7 @@ def test_a_claim_waits_for_an_open_claim_then_respects_it(engine: Engine) -> Non
     doc, run_a, run_b = new_document(engine), new_run(engine), new_run(engine)
     with engine.connect() as conn_a, conn_a.begin():
         now = datetime.now(UTC)
-        mine = claims._claim(conn_a, doc, run_a, claims.DEFAULT_STALE_AFTER, now, "h", 1)
+        mine = claims._claim(conn_a, doc, "all", run_a, claims.DEFAULT_STALE_AFTER, now, "h", 1)
         assert mine == claims.Claim(taken=True, holder_run_id=run_a)
         with ThreadPoolExecutor(1) as pool:  # B blocks on A's row (or SQLite's write lock)
             b = pool.submit(claims.claim_document, engine, document_id=doc, run_id=run_b)
@@ -245,3 +245,15 @@ def test_stale_after_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValidationError, match="too short"):
         claims.get_stale_after()
     assert timedelta(seconds=3 * claims.HEARTBEAT_SECONDS) <= claims.MIN_STALE_AFTER
+
+
+def test_page_ranges_of_one_document_are_claimed_side_by_side(engine: Engine) -> None:
+    """Sibling page-range runs of one PDF each get their range; the same range stays exclusive."""
+    a, b, c = new_run(engine), new_run(engine), new_run(engine)
+    doc = new_document(engine)
+    assert claims.claim_document(engine, document_id=doc, run_id=a, pages="1-2").taken
+    assert claims.claim_document(engine, document_id=doc, run_id=b, pages="3-4").taken
+    same = claims.claim_document(engine, document_id=doc, run_id=c, pages="3-4")
+    assert (same.taken, same.holder_run_id) == (False, b)
+    whole = claims.claim_document(engine, document_id=doc, run_id=c)
+    assert whole.taken  # "all" is its own key: the inbox never overlaps ranges of one document

@@ -34,6 +34,12 @@ def upgrade() -> None:
         sa.Column("document_id", sa.Integer(), nullable=False),
         sa.Column("params_hash", sa.String(length=64), nullable=False),
         sa.Column(
+            "pages",
+            sa.String(length=32),
+            nullable=False,
+            comment="Page range claimed: 'all', or 'first-last' for a page-range child run.",
+        ),
+        sa.Column(
             "run_id",
             sa.Integer(),
             nullable=False,
@@ -65,8 +71,10 @@ def upgrade() -> None:
             name=op.f("fk_document_claims_run_id_params_hash_runs"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("document_id", "params_hash", name=op.f("pk_document_claims")),
-        comment="Documents being processed now: one run per (document, parameter set).",
+        sa.PrimaryKeyConstraint(
+            "document_id", "params_hash", "pages", name=op.f("pk_document_claims")
+        ),
+        comment="Documents being processed now: one run per (document, parameter set, pages).",
     )
     op.create_index(op.f("ix_document_claims_run_id"), "document_claims", ["run_id"])
 
