@@ -164,6 +164,30 @@ def _polled_read_state(url: str) -> tuple[int, int]:
         return (0, 0)
 
 
+def _slow_text_writes(url: str, seconds: float) -> None:
+    """Make each statement that writes region texts wait ``seconds`` first (0 removes it)."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DROP TRIGGER IF EXISTS test_slow_text ON regions"))
+            if seconds:
+                conn.execute(
+                    text(
+                        "CREATE OR REPLACE FUNCTION test_slow_text() RETURNS trigger "
+                        f"LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep({seconds}); "
+                        "RETURN NULL; END $$"
+                    )
+                )
+                conn.execute(
+                    text(
+                        "CREATE TRIGGER test_slow_text BEFORE UPDATE OF text ON regions "
+                        "FOR EACH STATEMENT EXECUTE FUNCTION test_slow_text()"
+                    )
+                )
+    finally:
+        engine.dispose()
+
+
 def test_sigkill_during_recognition_then_rerun_equals_uninterrupted_recognized_run(
     corpus: Path, prefect_api_url: str, pg_url: str, tmp_path: Path
 ) -> None:
@@ -177,6 +201,10 @@ def test_sigkill_during_recognition_then_rerun_equals_uninterrupted_recognized_r
     url = pg_url
     _empty_pg(url)
     migrate.upgrade(url)
+    # A page's texts are one UPDATE right after its regions: too short a window to hit by
+    # polling under load. A test-only trigger holds every text write open for 1.5 s, so the
+    # kill lands inside it (PostgreSQL then rolls the write back) instead of just after it.
+    _slow_text_writes(url, seconds=1.5)
     # Kill as soon as texts are being written (some pages read, some stored but unread),
     # then again further on.
     cut_offs = []
@@ -206,6 +234,7 @@ def test_sigkill_during_recognition_then_rerun_equals_uninterrupted_recognized_r
     assert any(unread > 0 for _, unread in cut_offs), cut_offs
     assert sum(_read_state(url)) < DOCUMENTS, "the kills left nothing to resume"
 
+    _slow_text_writes(url, seconds=0)
     code = run_to_end([corpus], url, prefect_api_url, tmp_path, "--recognize")
     assert code == 0, f"the resumed run exited {code}"
     resumed = snapshot(url)
