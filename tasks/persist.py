@@ -26,7 +26,6 @@ __all__ = [
     "end_run",
     "pages_to_reread",
     "record_unreadable_document",
-    "register_document",
     "register_page",
     "release_document",
     "set_document_outcome",
@@ -66,21 +65,6 @@ def begin_run(
 def end_run(engine: Engine, run_id: int, status: RunStatus, error: str | None = None) -> None:
     """Close the run with its final status."""
     writes.finish_run(engine, run_id, status, error=error)
-
-
-@_db_task("register-document")
-def register_document(engine: Engine, document: Document, page_count: int | None) -> int:
-    """Upsert the document by sha256 and mark it in progress; return its id."""
-    doc_id = writes.upsert_document(
-        engine,
-        sha256=document.document_id,
-        source_uri=document.path,
-        media_type=document.media_type,
-        size_bytes=document.size_bytes,
-        page_count=page_count,
-    )
-    writes.set_document_status(engine, doc_id, DocumentStatus.RUNNING)
-    return doc_id
 
 
 @_db_task("find-pages-to-reread")
