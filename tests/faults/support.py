@@ -19,6 +19,7 @@ from sqlalchemy import text
 
 from db.session import create_engine
 from tests.craft.pages import text_page
+from tests.ingest.builders import pdf_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OCRFLOW = Path(sys.executable).with_name("ocrflow")
@@ -236,17 +237,7 @@ def text_pdf(n_pages: int, size_pt: tuple[int, int] = (360, 240), lines: int = 4
         ) + b"ET"  # fmt: skip
         objs[cid] = b"<< /Length %d >>\nstream\n" % len(body) + body + b"\nendstream"
     objs[2] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(kids), n_pages)
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = {}
-    for k in sorted(objs):
-        offsets[k] = len(out)
-        out += b"%d 0 obj\n" % k + objs[k] + b"\nendobj\n"
-    xref = len(out)
-    size = max(objs) + 1
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % size
-    out += b"".join(b"%010d 00000 n \n" % offsets[k] for k in range(1, size))
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (size, xref)
-    return bytes(out)
+    return pdf_file(objs)
 
 
 def tree_rss_mb(pid: int) -> float:

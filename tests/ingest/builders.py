@@ -94,6 +94,11 @@ def make_pdf(
         )
         trailer_extra += b" /Encrypt %d 0 R" % enc_id
 
+    return pdf_file(objs, trailer_extra)
+
+
+def pdf_file(objs: dict[int, bytes], trailer_extra: bytes = b"") -> bytes:
+    """A PDF from numbered object bodies (1 = the catalog), with a correct xref table."""
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = {}
     for k in sorted(objs):
