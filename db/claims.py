@@ -45,9 +45,10 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import Connection, Engine, Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from db import writes
+from db.errors import sqlstate
 from db.models import Base, RunStatus
 from db.session import connect
 
@@ -182,7 +183,7 @@ def claim_document(
                     conn, document_id, pages, run_id, stale_after, now or _now(), host, pid
                 )
         except (IntegrityError, OperationalError) as error:
-            if attempt == _MAX_ATTEMPTS or _sqlstate(error) not in _RETRY_SQLSTATES:
+            if attempt == _MAX_ATTEMPTS or sqlstate(error) not in _RETRY_SQLSTATES:
                 raise
             continue
         if claim is not None:
@@ -191,10 +192,6 @@ def claim_document(
         f"the claim on document {document_id} kept changing hands; gave up after "
         f"{_MAX_ATTEMPTS} attempts"
     )
-
-
-def _sqlstate(error: DBAPIError) -> str | None:
-    return getattr(error.orig, "sqlstate", None)
 
 
 def _claim(

@@ -6,12 +6,20 @@ them run ocrflow from a shell or read them in the Prefect UI, not in a debugger.
 
 from __future__ import annotations
 
+from sqlalchemy.exc import DBAPIError
+
 __all__ = [
     "DatabaseError",
     "DatabaseUnavailableError",
     "InvalidDatabaseURLError",
     "SchemaOutOfDateError",
+    "sqlstate",
 ]
+
+
+def sqlstate(error: DBAPIError) -> str | None:
+    """PostgreSQL's SQLSTATE of a driver error (None on SQLite): what decides a retry."""
+    return getattr(error.orig, "sqlstate", None)
 
 
 class DatabaseError(RuntimeError):

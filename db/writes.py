@@ -29,6 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.sql.dml import Insert
 
+from db.errors import sqlstate
 from db.models import Base, DocumentStatus, PageStatus, RunStatus
 from db.session import connect
 
@@ -317,7 +318,7 @@ def mark_stale_runs(engine: Engine, older_than: timedelta, *, now: datetime | No
                     )
                 return len(abandoned)
         except OperationalError as error:
-            if attempt == _MAX_ATTEMPTS or _sqlstate(error) not in _RETRY_SQLSTATES:
+            if attempt == _MAX_ATTEMPTS or sqlstate(error) not in _RETRY_SQLSTATES:
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -492,13 +493,9 @@ def write_page_regions(
             with _begin(engine) as conn:
                 return _write_page(conn, run_id, page_id, regions, timings, on_existing)
         except (IntegrityError, OperationalError) as error:
-            if attempt == _MAX_ATTEMPTS or _sqlstate(error) not in _RETRY_SQLSTATES:
+            if attempt == _MAX_ATTEMPTS or sqlstate(error) not in _RETRY_SQLSTATES:
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _sqlstate(error: DBAPIError) -> str | None:
-    return getattr(error.orig, "sqlstate", None)
 
 
 def _write_page(
