@@ -5,12 +5,18 @@ session start) and peak RSS are measured honestly. Prints seconds per page per s
 ratio. Not a test: numbers vary with the machine; read them, don't assert them.
 
     python bench/bench_detector.py [--pages N] [--repeat R] [--orders grouped,mixed]
-                                   [--paths reference,default,...]
+                                   [--paths reference,default,...] [--device cpu|cuda]
 
 Two page orders, because the ONNX engine keeps warm memory while the page size stays the same:
 ``grouped`` runs each golden page ``repeat`` times in a row (the pages of one document share a
 size: the common case), ``mixed`` cycles through the three sizes (every page a new size: the
 worst case for that engine).
+
+``--device cuda`` runs the same paths on the GPU, after one untimed warm-up batch (CUDA
+context, cuDNN handles; whole-process time still counts it). There the reference is the
+official code's computation under torch's defaults: contiguous fp32, batch 1, with TF32
+convolutions (``reference-tf32``), next to ``reference`` with TF32 off (ocrflow's fp32 parity
+mode). Try e.g. ``--paths reference-tf32,reference,default,torch-fp16,torch-fp16-b4 --repeat 8``.
 """
 
 from __future__ import annotations
@@ -37,6 +43,12 @@ PATHS: dict[str, tuple[str, dict]] = {
     "torch-fp32": ("torch fp32 with windowed post-processing", {"backend": "torch"}),
     "torch-bf16": ("torch bf16 autocast + channels_last (no strict parity)",
                    {"backend": "torch", "precision": "bf16"}),
+    "torch-fp16": ("torch fp16 autocast + channels_last (no strict parity)",
+                   {"backend": "torch", "precision": "fp16"}),
+    "torch-fp16-b4": ("torch fp16 autocast + channels_last, 4 pages per forward",
+                      {"backend": "torch", "precision": "fp16", "batch_size": 4}),
+    "reference-tf32": ("as reference, with torch's default TF32 convolutions (CUDA)",
+                       {"backend": "torch", "precision": "fp32"}),
 }  # fmt: skip
 
 
@@ -51,28 +63,37 @@ def load_pages(n: int, repeat: int, order: str) -> list:
     return [page for _ in range(repeat) for page in pages]
 
 
-def run_path(name: str, n_pages: int, repeat: int, order: str = "mixed") -> dict:
+def run_path(
+    name: str, n_pages: int, repeat: int, order: str = "mixed", device: str = "cpu"
+) -> dict:
     """Inside the child process: build the predictor, run the pages, report stage seconds."""
     t_start = time.perf_counter()
     from craft.zoo import craft_predictor
 
     overrides = PATHS[name][1]
-    predictor = craft_predictor("default", device="cpu", **overrides)
-    if name == "reference":
+    predictor = craft_predictor("default", device=device, **overrides)
+    if name.startswith("reference"):
         _use_reference_postprocessing(predictor)
+        if device != "cpu":
+            _use_reference_engine(predictor, tf32=name == "reference-tf32")
     pages = load_pages(n_pages, repeat, order)
+    bs = predictor.params.batch_size
+    chunks = [pages[i : i + bs] for i in range(0, len(pages), bs)]
+    if device != "cpu":
+        predictor(chunks[0])
     t_ready = time.perf_counter()
     stages = {"preprocess": 0.0, "forward": 0.0, "refine": 0.0, "postprocess": 0.0}
     regions = 0
     t0 = time.perf_counter()
-    for page in pages:
-        [result] = predictor([page])
-        regions += len(result.regions)
-        for k in stages:
-            stages[k] += getattr(result.timings, k)
+    for chunk in chunks:
+        for result in predictor(chunk):
+            regions += len(result.regions)
+            for k in stages:
+                stages[k] += getattr(result.timings, k)
     elapsed = time.perf_counter() - t0
     count = n_pages * repeat
     return {
+        "device": predictor.info.device,
         "path": name,
         "order": order,
         "backend": predictor.info.backend,
@@ -82,7 +103,30 @@ def run_path(name: str, n_pages: int, repeat: int, order: str = "mixed") -> dict
         "s_per_page": elapsed / count,
         "stages_per_page": {k: v / count for k, v in stages.items()},
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_gpu_mb": _peak_gpu_mb(device),
     }
+
+
+def _peak_gpu_mb(device: str) -> float | None:
+    if device == "cpu":
+        return None
+    import torch
+
+    return torch.cuda.max_memory_allocated(device) / 2**20
+
+
+def _use_reference_engine(predictor, tf32: bool) -> None:
+    """On CUDA: contiguous fp32 modules, TF32 as asked (the official code runs with it on)."""
+    import torch
+
+    from craft.torch_backend import TorchBackend
+
+    old = predictor.backend
+    contiguous = torch.contiguous_format
+    predictor.backend = TorchBackend(
+        old.craft.to(memory_format=contiguous), old.refiner.to(memory_format=contiguous),
+        device=old.device, precision="fp32", channels_last=False, allow_tf32=tf32,
+    )  # fmt: skip
 
 
 def _use_reference_postprocessing(predictor) -> None:
@@ -100,7 +144,7 @@ def _run_child(name: str, args: argparse.Namespace, order: str) -> dict:
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, __file__, "--child", name, "--pages", str(args.pages),
-         "--repeat", str(args.repeat), "--orders", order],
+         "--repeat", str(args.repeat), "--orders", order, "--device", args.device],
         capture_output=True, text=True, check=True, cwd=REPO,
     )  # fmt: skip
     res = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -112,7 +156,8 @@ def _run_child(name: str, args: argparse.Namespace, order: str) -> dict:
         f"{st['forward']:.2f} + refine {st['refine']:.2f} + post {st['postprocess']:.3f}; "
         f"whole process {res['process_s']:.1f} s for {res['pages']} pages (start-up "
         f"{res['startup_s']:.1f} s); peak RSS {res['peak_rss_mb']:.0f} MB; "
-        f"{res['regions']} regions"
+        f"{res['regions']} regions; {res['backend']} on {res['device']}"
+        + (f", peak GPU memory {res['peak_gpu_mb']:.0f} MB" if res["peak_gpu_mb"] else "")
     )
     return res
 
@@ -123,13 +168,14 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--orders", default="grouped,mixed")
     ap.add_argument("--paths", default="reference,default")
+    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(run_path(args.child, args.pages, args.repeat, args.orders)))
+        print(json.dumps(run_path(args.child, args.pages, args.repeat, args.orders, args.device)))
         return
     for order in args.orders.split(","):
-        print(f"== {order} order: {args.pages} golden pages x {args.repeat}")
+        print(f"== {order} order: {args.pages} golden pages x {args.repeat} on {args.device}")
         results = [_run_child(name, args, order) for name in args.paths.split(",")]
         base = results[0]
         for res in results[1:]:

@@ -31,6 +31,7 @@ class TorchBackend:
         device: str = "cpu",
         precision: str = "fp32",
         channels_last: bool | None = None,
+        allow_tf32: bool | None = None,
     ) -> None:
         if precision not in ("fp32", *_DTYPES):
             raise ValueError(f"unknown precision '{precision}' (fp32, bf16, fp16)")
@@ -41,6 +42,9 @@ class TorchBackend:
         self.channels_last = (
             channels_last if channels_last is not None else (precision != "fp32" or device != "cpu")
         )
+        # fp32 on CUDA means fp32 by default: TF32 convolutions (torch's own default, so the
+        # official CRAFT code's) move the maps past reference parity.
+        self.allow_tf32 = allow_tf32 if allow_tf32 is not None else precision != "fp32"
         self.craft = self._place(craft)
         self.refiner = self._place(refiner) if refiner is not None else None
 
@@ -68,13 +72,11 @@ class TorchBackend:
         if self.device.startswith("cuda"):
             x = x.pin_memory().to(self.device, non_blocking=True)
         x = x.contiguous(memory_format=fmt)
-        # fp32 on CUDA means fp32: TF32 convolutions would move the maps past reference parity.
-        tf32 = self.precision != "fp32"
         with (
             torch.inference_mode(),
             self._autocast(),
             torch.backends.cudnn.flags(
-                enabled=True, benchmark=False, deterministic=False, allow_tf32=tf32
+                enabled=True, benchmark=False, deterministic=False, allow_tf32=self.allow_tf32
             ),
         ):
             self._sync()
