@@ -36,6 +36,7 @@ class ScoreMaps:
     refined_link: np.ndarray | None
     forward_s: float
     refine_s: float
+    preprocess_s: float = 0.0  # the engine's share of preprocessing (normalisation, upload)
 
 
 class InferenceBackend(Protocol):
@@ -46,7 +47,12 @@ class InferenceBackend(Protocol):
     precision: str
 
     def run(self, batch: np.ndarray, with_refiner: bool) -> ScoreMaps:
-        """Score maps for an NCHW float32 batch."""
+        """Score maps for an NCHW float32 batch, already normalised."""
+        ...
+
+    def run_pixels(self, pixels: np.ndarray, with_refiner: bool) -> ScoreMaps:
+        """Score maps for a uint8 NHWC RGB batch (``preprocess.stack_pages``): the engine
+        normalises where it is cheapest (the GPU for CUDA) and times it in ``preprocess_s``."""
         ...
 
 

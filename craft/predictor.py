@@ -12,7 +12,7 @@ from craft.backends import InferenceBackend, ScoreMaps
 from craft.geometry import quad_to_region, scale_quads, size_filter
 from craft.params import DetectorParams
 from craft.postprocess import detect_quads
-from craft.preprocess import Prepared, check_page, padded_size, prepare_batch
+from craft.preprocess import Prepared, check_page, padded_size, stack_pages
 from craft.types import PageResult, Region, StageTimings
 
 __all__ = ["CraftPredictor", "ModelInfo", "maps_to_regions"]
@@ -74,9 +74,10 @@ class CraftPredictor:
     def _predict_batch(self, pages: list[np.ndarray]) -> list[PageResult]:
         p = self.params
         t0 = time.perf_counter()
-        batch, metas = prepare_batch(pages, p.width, p.mag_ratio)
-        t_pre = time.perf_counter() - t0
-        maps = self.backend.run(batch, with_refiner=p.with_refiner)
+        pixels, metas = stack_pages(pages, p.width, p.mag_ratio)
+        t_stack = time.perf_counter() - t0
+        maps = self.backend.run_pixels(pixels, with_refiner=p.with_refiner)
+        t_pre = t_stack + maps.preprocess_s
         n = len(pages)
         out = []
         for i, meta in enumerate(metas):

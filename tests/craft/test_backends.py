@@ -11,8 +11,9 @@ import pytest
 
 from craft.backends import gpu_device_present, resolve_device
 from craft.onnx_backend import OnnxBackend
+from craft.preprocess import normalise
 from craft.weights_store import resolve_weights
-from craft.zoo import CRAFT_WEIGHTS, REFINER_WEIGHTS, ensure_onnx
+from craft.zoo import CRAFT_WEIGHTS, REFINER_WEIGHTS, ensure_onnx, load_craft
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +61,20 @@ def test_arena_is_emptied_only_when_the_shape_changes(
     shrinks.clear()
     onnx_backend.run(_batch(64, 96, 5), with_refiner=False)
     assert shrinks == ["cpu:0"]
+
+
+def test_engines_normalise_pixels_exactly_as_numpy(onnx_backend: OnnxBackend) -> None:
+    """``run_pixels`` (the predictor's entry) gives the maps of ``run`` on the numpy input."""
+    from craft.torch_backend import TorchBackend
+
+    pixels = np.random.default_rng(6).integers(0, 256, (2, 64, 96, 3), np.uint8)
+    via_pixels = onnx_backend.run_pixels(pixels, with_refiner=True)
+    direct = onnx_backend.run(normalise(pixels), with_refiner=True)
+    np.testing.assert_array_equal(via_pixels.text, direct.text)
+    np.testing.assert_array_equal(via_pixels.refined_link, direct.refined_link)
+    assert via_pixels.preprocess_s > 0 and direct.preprocess_s == 0
+    torch_engine = TorchBackend(load_craft(resolve_weights(CRAFT_WEIGHTS)), None)
+    np.testing.assert_array_equal(torch_engine.device_input(pixels).numpy(), normalise(pixels))
 
 
 def test_gpu_probe_reads_driver_nodes(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from craft import craft_predictor
-from craft.preprocess import prepare_batch
+from craft.preprocess import normalise, stack_pages
 from tests.craft.golden import golden_quads, match_quads
 
 pytestmark = [
@@ -27,11 +27,19 @@ def test_auto_device_picks_cuda_and_torch() -> None:
 def test_fp32_maps_match_golden_on_cuda(golden_dir: Path) -> None:
     predictor = craft_predictor("default", device="cuda", precision="fp32")
     image = cv2.imread(str(golden_dir / "page.png"), cv2.IMREAD_COLOR)
-    batch, _ = prepare_batch([image], 1280, 1.5)
-    maps = predictor.backend.run(batch, with_refiner=True)
+    pixels, _ = stack_pages([image], 1280, 1.5)
+    maps = predictor.backend.run_pixels(pixels, with_refiner=True)  # normalised on the GPU
     golden = np.load(golden_dir / "page.maps.npz")
     assert np.abs(maps.text[0] - golden["score_text"].astype(np.float32)).max() <= 2e-3
     assert np.abs(maps.refined_link[0] - golden["refined_link"].astype(np.float32)).max() <= 2e-3
+
+
+def test_gpu_normalisation_is_bit_exact() -> None:
+    predictor = craft_predictor("default", device="cuda")
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 96, 64, 3), np.uint8)
+    on_gpu = predictor.backend.device_input(pixels)  # type: ignore[attr-defined]
+    assert on_gpu.is_cuda and on_gpu.is_contiguous(memory_format=torch.channels_last)
+    np.testing.assert_array_equal(on_gpu.cpu().numpy(), normalise(pixels))
 
 
 @pytest.mark.parametrize("precision", ["fp16", "bf16"])

@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from craft.preprocess import IMAGENET_MEAN, IMAGENET_STD, check_page, prepare_batch, scaled_size
+from craft.preprocess import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    check_page,
+    normalise,
+    prepare_batch,
+    resize_page,
+    scaled_size,
+    stack_pages,
+)
 
 
 @pytest.mark.parametrize(
@@ -33,6 +42,25 @@ def test_padding_is_black_before_normalisation() -> None:
     white = (255 - IMAGENET_MEAN) / IMAGENET_STD
     np.testing.assert_allclose(batch[0, :, 25, 60], black, rtol=1e-6)
     np.testing.assert_allclose(batch[0, :, 5, 5], white, rtol=1e-6)
+
+
+def test_normalisation_is_the_reference_arithmetic_bit_for_bit() -> None:
+    """Pages of three sizes in one batch: each exactly as the reference builds its input."""
+    rng = np.random.default_rng(0)
+    pages = [rng.integers(0, 256, (h, w, 3), np.uint8) for h, w in ((50, 70), (33, 90), (64, 20))]
+    pixels, metas = stack_pages(pages, width=1280, mag_ratio=1.5)
+    assert pixels.dtype == np.uint8 and pixels.shape == (3, 96, 160, 3)
+    batch = normalise(pixels)
+    pad = (np.zeros(3, np.float32) - IMAGENET_MEAN) / IMAGENET_STD
+    for i, (page, meta) in enumerate(zip(pages, metas, strict=True)):
+        rgb, _ = resize_page(page, 1280, 1.5)
+        expected = np.empty((3, 96, 160), np.float32)
+        expected[:] = pad[:, None, None]
+        th, tw = meta.resized_hw
+        expected[:, :th, :tw] = ((rgb.astype(np.float32) - IMAGENET_MEAN) / IMAGENET_STD).transpose(
+            2, 0, 1
+        )
+        np.testing.assert_array_equal(batch[i], expected)
 
 
 def test_bgr_is_fed_as_rgb() -> None:
