@@ -6,6 +6,7 @@ ratio. Not a test: numbers vary with the machine; read them, don't assert them.
 
     python bench/bench_detector.py [--pages N] [--repeat R] [--orders grouped,mixed]
                                    [--paths reference,default,...] [--device cpu|cuda]
+                                   [--pages-per-call K] [--overlap auto|on|off]
 
 Two page orders, because the ONNX engine keeps warm memory while the page size stays the same:
 ``grouped`` runs each golden page ``repeat`` times in a row (the pages of one document share a
@@ -16,7 +17,9 @@ worst case for that engine).
 context, cuDNN handles; whole-process time still counts it). There the reference is the
 official code's computation under torch's defaults: contiguous fp32, batch 1, with TF32
 convolutions (``reference-tf32``), next to ``reference`` with TF32 off (ocrflow's fp32 parity
-mode). Try e.g. ``--paths reference-tf32,reference,default,torch-fp16,torch-fp16-b4 --repeat 8``.
+mode). Try e.g. ``--paths reference-tf32,reference,default,torch-fp16,torch-fp16-b4 --repeat 8
+--pages-per-call 8``: with several batches per call, CUDA post-processes one batch while the
+next runs (``--overlap off`` to compare).
 """
 
 from __future__ import annotations
@@ -64,7 +67,13 @@ def load_pages(n: int, repeat: int, order: str) -> list:
 
 
 def run_path(
-    name: str, n_pages: int, repeat: int, order: str = "mixed", device: str = "cpu"
+    name: str,
+    n_pages: int,
+    repeat: int,
+    order: str = "mixed",
+    device: str = "cpu",
+    per_call: int = 0,
+    overlap: str = "auto",
 ) -> dict:
     """Inside the child process: build the predictor, run the pages, report stage seconds."""
     t_start = time.perf_counter()
@@ -78,8 +87,10 @@ def run_path(
             _use_reference_engine(predictor, tf32=name == "reference-tf32")
         _use_reference_normalisation(predictor)
     pages = load_pages(n_pages, repeat, order)
-    bs = predictor.params.batch_size
-    chunks = [pages[i : i + bs] for i in range(0, len(pages), bs)]
+    if overlap != "auto":
+        predictor.overlap = overlap == "on"
+    per_call = per_call or predictor.params.batch_size
+    chunks = [pages[i : i + per_call] for i in range(0, len(pages), per_call)]
     if device != "cpu":
         predictor(chunks[0])
     t_ready = time.perf_counter()
@@ -167,7 +178,8 @@ def _run_child(name: str, args: argparse.Namespace, order: str) -> dict:
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, __file__, "--child", name, "--pages", str(args.pages),
-         "--repeat", str(args.repeat), "--orders", order, "--device", args.device],
+         "--repeat", str(args.repeat), "--orders", order, "--device", args.device,
+         "--pages-per-call", str(args.pages_per_call), "--overlap", args.overlap],
         capture_output=True, text=True, check=True, cwd=REPO,
     )  # fmt: skip
     res = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -192,10 +204,26 @@ def main() -> None:
     ap.add_argument("--orders", default="grouped,mixed")
     ap.add_argument("--paths", default="reference,default")
     ap.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
+    ap.add_argument(
+        "--pages-per-call",
+        type=int,
+        default=0,
+        help="pages per predictor call (default: the path's batch size)",
+    )
+    ap.add_argument(
+        "--overlap",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="post-process one batch while the next runs (auto: on for CUDA)",
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(run_path(args.child, args.pages, args.repeat, args.orders, args.device)))
+        res = run_path(
+            args.child, args.pages, args.repeat, args.orders, args.device,
+            args.pages_per_call, args.overlap,
+        )  # fmt: skip
+        print(json.dumps(res))
         return
     for order in args.orders.split(","):
         print(f"== {order} order: {args.pages} golden pages x {args.repeat} on {args.device}")

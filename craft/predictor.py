@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,12 +36,23 @@ class CraftPredictor:
     """Runs CRAFT (+ LinkRefiner) on pages of any sizes and returns rotated regions.
 
     Build one with ``craft.zoo.craft_predictor``; it holds the loaded model, so reuse it.
+
+    ``overlap``: post-process batch k on a helper thread while batch k+1 runs. The default
+    (None) turns it on for CUDA, where the CPU-side post-processing of a batch takes about as
+    long as the next forward pass; on CPU the engine already uses every core.
     """
 
-    def __init__(self, backend: InferenceBackend, params: DetectorParams, info: ModelInfo) -> None:
+    def __init__(
+        self,
+        backend: InferenceBackend,
+        params: DetectorParams,
+        info: ModelInfo,
+        overlap: bool | None = None,
+    ) -> None:
         self.backend = backend
         self.params = params
         self.info = info
+        self.overlap = info.device.startswith("cuda") if overlap is None else overlap
 
     def __call__(self, pages: Sequence[np.ndarray]) -> list[PageResult]:
         """Alias of :meth:`predict`."""
@@ -56,9 +68,27 @@ class CraftPredictor:
         for i, page in enumerate(pages):
             check_page(page, i)
         results: list[PageResult | None] = [None] * len(pages)
-        for idx in self._batches(pages):
-            for i, res in zip(idx, self._predict_batch([pages[i] for i in idx]), strict=True):
+
+        def store(idx: list[int], batch_results: list[PageResult]) -> None:
+            for i, res in zip(idx, batch_results, strict=True):
                 results[i] = res
+
+        batches = list(self._batches(pages))
+        if not self.overlap or len(batches) < 2:
+            for idx in batches:
+                store(idx, self._regions(*self._infer([pages[i] for i in idx])))
+            return [r for r in results if r is not None]
+        # At most one batch being post-processed while the next runs: memory stays bounded
+        # however far the helper falls behind.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="craft-post") as pool:
+            pending: tuple[list[int], Future[list[PageResult]]] | None = None
+            for idx in batches:
+                inferred = self._infer([pages[i] for i in idx])
+                if pending is not None:
+                    store(pending[0], pending[1].result())
+                pending = (idx, pool.submit(self._regions, *inferred))
+            if pending is not None:
+                store(pending[0], pending[1].result())
         return [r for r in results if r is not None]
 
     def _batches(self, pages: Sequence[np.ndarray]) -> Iterable[list[int]]:
@@ -71,18 +101,22 @@ class CraftPredictor:
             for start in range(0, len(idx), p.batch_size):
                 yield idx[start : start + p.batch_size]
 
-    def _predict_batch(self, pages: list[np.ndarray]) -> list[PageResult]:
+    def _infer(self, pages: list[np.ndarray]) -> tuple[ScoreMaps, list[Prepared], float]:
+        """Score maps of one batch, its pages' placement, and preprocessing seconds."""
         p = self.params
         t0 = time.perf_counter()
         pixels, metas = stack_pages(pages, p.width, p.mag_ratio)
         t_stack = time.perf_counter() - t0
         maps = self.backend.run_pixels(pixels, with_refiner=p.with_refiner)
-        t_pre = t_stack + maps.preprocess_s
-        n = len(pages)
+        return maps, metas, t_stack + maps.preprocess_s
+
+    def _regions(self, maps: ScoreMaps, metas: list[Prepared], t_pre: float) -> list[PageResult]:
+        """Post-process one batch's maps into per-page results with their stage timings."""
+        n = len(metas)
         out = []
         for i, meta in enumerate(metas):
             t1 = time.perf_counter()
-            result_regions = maps_to_regions(maps, i, meta, p)
+            result_regions = maps_to_regions(maps, i, meta, self.params)
             t_post = time.perf_counter() - t1
             timings = StageTimings(
                 preprocess=t_pre / n,

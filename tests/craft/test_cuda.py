@@ -54,6 +54,16 @@ def test_half_precision_boxes_stay_close(golden_dir: Path, precision: str) -> No
     assert np.mean(np.asarray(ious) >= 0.9) >= 0.95
 
 
+def test_overlap_is_the_cuda_default_and_changes_no_result(golden_dir: Path) -> None:
+    pages = [cv2.imread(str(golden_dir / f"{n}.png"), cv2.IMREAD_COLOR) for n in ("small", "page")]
+    predictor = craft_predictor("default", device="cuda")
+    assert predictor.overlap
+    overlapped = predictor(pages * 2)
+    predictor.overlap = False
+    sequential = predictor(pages * 2)
+    assert [r.regions for r in overlapped] == [r.regions for r in sequential]
+
+
 def test_batches_equal_single_pages_on_cuda(golden_dir: Path) -> None:
     image = cv2.imread(str(golden_dir / "small.png"), cv2.IMREAD_COLOR)
     single = craft_predictor("default", device="cuda")([image])[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from craft import DetectorParams, PageResult, craft_predictor
+from craft import CraftPredictor, DetectorParams, PageResult, craft_predictor
 from craft.zoo import _engine
 from tests.craft.pages import rotate_page, text_page
 
@@ -82,6 +82,40 @@ def test_pages_of_different_sizes_batch_together_and_keep_order() -> None:
     results = batched(pages)
     assert [r.regions for r in results] == expected
     assert [(r.width, r.height) for r in results] == [(300, 200), (500, 300), (300, 200)]
+
+
+def test_overlapped_post_processing_keeps_results_and_order(predictor) -> None:
+    """The CUDA default (post-process batch k while k+1 runs), forced on here on the CPU."""
+    pages = [
+        text_page(["First page"], size=(200, 300)),
+        text_page(["Second page of another size"], size=(300, 500)),
+        text_page(["Third"], size=(200, 300)),
+        np.full((100, 100, 3), 255, np.uint8),
+    ]
+    overlapped = CraftPredictor(predictor.backend, predictor.params, predictor.info, overlap=True)
+    assert not predictor.overlap  # CPU default
+    expected = [r.regions for r in predictor(pages)]
+    assert [r.regions for r in overlapped(pages)] == expected
+
+
+def test_overlapped_post_processing_error_reaches_the_caller(
+    predictor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import craft.predictor as module
+
+    calls = []
+
+    def failing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("post-processing broke")
+        return []
+
+    monkeypatch.setattr(module, "maps_to_regions", failing)
+    overlapped = CraftPredictor(predictor.backend, predictor.params, predictor.info, overlap=True)
+    pages = [np.full((64, 64 * (i + 1), 3), 255, np.uint8) for i in range(3)]
+    with pytest.raises(RuntimeError, match="post-processing broke"):
+        overlapped(pages)
 
 
 def test_every_result_carries_stage_timings(predictor) -> None:
