@@ -89,6 +89,8 @@ def run_path(
     pages = load_pages(n_pages, repeat, order)
     if overlap != "auto":
         predictor.overlap = overlap == "on"
+    if name.startswith("reference"):
+        predictor.overlap = False  # the reference runs its stages one after another
     per_call = per_call or predictor.params.batch_size
     chunks = [pages[i : i + per_call] for i in range(0, len(pages), per_call)]
     if device != "cpu":
