@@ -9,11 +9,15 @@ CPU default). This module imports neither, so a CPU worker never pays for import
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+
+from craft.preprocess import normalise
 
 __all__ = [
     "InferenceBackend",
@@ -21,6 +25,7 @@ __all__ = [
     "default_threads",
     "gpu_device_present",
     "resolve_device",
+    "run_normalised",
 ]
 
 # Device nodes a CUDA (NVIDIA) or ROCm driver creates; torch cannot see a GPU without them.
@@ -54,6 +59,16 @@ class InferenceBackend(Protocol):
         """Score maps for a uint8 NHWC RGB batch (``preprocess.stack_pages``): the engine
         normalises where it is cheapest (the GPU for CUDA) and times it in ``preprocess_s``."""
         ...
+
+
+def run_normalised(
+    run: Callable[[np.ndarray, bool], ScoreMaps], pixels: np.ndarray, with_refiner: bool
+) -> ScoreMaps:
+    """``run_pixels`` for an engine that normalises on the CPU: numpy, timed, then ``run``."""
+    t0 = time.perf_counter()
+    batch = normalise(pixels)
+    t_norm = time.perf_counter() - t0
+    return replace(run(batch, with_refiner), preprocess_s=t_norm)
 
 
 def gpu_device_present(nodes: tuple[str, ...] = _GPU_NODES) -> bool:

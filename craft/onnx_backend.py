@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from craft.backends import ScoreMaps, default_threads
-from craft.preprocess import normalise
+from craft.backends import ScoreMaps, default_threads, run_normalised
 
 __all__ = ["OnnxBackend"]
 
@@ -92,10 +90,7 @@ class OnnxBackend:
 
     def run_pixels(self, pixels: np.ndarray, with_refiner: bool) -> ScoreMaps:
         """Normalise on the CPU (bit-exact with the reference), then ``run``."""
-        t0 = time.perf_counter()
-        batch = normalise(pixels)
-        t_norm = time.perf_counter() - t0
-        return replace(self.run(batch, with_refiner), preprocess_s=t_norm)
+        return run_normalised(self.run, pixels, with_refiner)
 
     def run(self, batch: np.ndarray, with_refiner: bool) -> ScoreMaps:
         """Forward (and refine) one batch."""
