@@ -38,6 +38,7 @@ class TorchBackend:
         if precision not in ("fp32", *_DTYPES):
             raise ValueError(f"unknown precision '{precision}' (fp32, bf16, fp16)")
         self.device = device
+        self._cuda = device.startswith("cuda")
         self.precision = precision
         # channels_last changes the CPU kernels' summation order (maps move by ~1e-6 only);
         # it is off at fp32 on CPU so that path stays the reference's.
@@ -59,25 +60,22 @@ class TorchBackend:
         return module
 
     def _sync(self) -> None:
-        if self.device.startswith("cuda"):
+        if self._cuda:
             torch.cuda.synchronize(self.device)
 
     def _autocast(self) -> torch.autocast:
-        dev_type = "cuda" if self.device.startswith("cuda") else "cpu"
+        dev_type = "cuda" if self._cuda else "cpu"
         dtype = _DTYPES.get(self.precision, torch.float32)
         return torch.autocast(dev_type, dtype=dtype, enabled=self.precision != "fp32")
 
     def run(self, batch: np.ndarray, with_refiner: bool) -> ScoreMaps:
         """Forward (and refine) one normalised NCHW float32 batch."""
-        x = torch.from_numpy(batch)
-        if self.device.startswith("cuda"):
-            x = x.pin_memory().to(self.device, non_blocking=True)
-        return self._forward(x, with_refiner)
+        return self._forward(self._upload(batch), with_refiner)
 
     def run_pixels(self, pixels: np.ndarray, with_refiner: bool) -> ScoreMaps:
         """On CUDA, ship uint8 pixels (4x fewer bytes) and normalise on the GPU; on CPU,
         normalise with numpy. Either way the input is bit-identical to the reference's."""
-        if not self.device.startswith("cuda"):
+        if not self._cuda:
             return run_normalised(self.run, pixels, with_refiner)
         t0 = time.perf_counter()
         x = self.device_input(pixels)
@@ -92,10 +90,13 @@ class TorchBackend:
         operations as numpy (a Python-scalar divisor would let CUDA multiply by a reciprocal
         instead). The NCHW view of NHWC pixels is already channels_last.
         """
-        x = torch.from_numpy(pixels)
-        if self.device.startswith("cuda"):
-            x = x.pin_memory().to(self.device, non_blocking=True)
+        x = self._upload(pixels)
         return (x.permute(0, 3, 1, 2).float() - self._mean) / self._std
+
+    def _upload(self, array: np.ndarray) -> torch.Tensor:
+        """A host array as a tensor on the engine's device (through pinned memory on CUDA)."""
+        x = torch.from_numpy(array)
+        return x.pin_memory().to(self.device, non_blocking=True) if self._cuda else x
 
     def _forward(self, x: torch.Tensor, with_refiner: bool) -> ScoreMaps:
         if with_refiner and self.refiner is None:
