@@ -22,14 +22,20 @@ from craft.preprocess import normalise
 __all__ = [
     "InferenceBackend",
     "ScoreMaps",
+    "cpu_flags",
     "default_threads",
     "gpu_device_present",
     "resolve_device",
     "run_normalised",
+    "slow_cpu_precision",
 ]
 
 # Device nodes a CUDA (NVIDIA) or ROCm driver creates; torch cannot see a GPU without them.
 _GPU_NODES = ("/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia/version", "/dev/kfd")
+
+# CPU instructions that make bf16 / fp16 autocast fast. Without them oneDNN emulates the type:
+# bf16 took 76.8 s/page against fp32's 7.05 on an AVX2-only Zen 3 (docs/performance.md).
+_LOW_PRECISION_FLAGS = {"bf16": ("avx512_bf16", "amx_bf16"), "fp16": ("avx512_fp16", "amx_fp16")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +103,34 @@ def resolve_device(device: str) -> str:
     if device != "cpu" and not device.startswith("cuda"):
         raise ValueError(f"unknown device '{device}' (use 'auto', 'cpu', 'cuda' or 'cuda:N')")
     return device
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str] | None:
+    """The CPU's feature flags (Linux), or None where they cannot be read."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return None
+
+
+def slow_cpu_precision(precision: str, flags: frozenset[str] | None) -> str | None:
+    """Why ``precision`` autocast would crawl on a CPU with these flags, or None.
+
+    bf16/fp16 are only faster than fp32 on CPUs that have instructions for them; elsewhere
+    they are an order of magnitude slower, which a user asking for "faster" must be told.
+    """
+    needed = _LOW_PRECISION_FLAGS.get(precision)
+    if needed is None or flags is None or flags.intersection(needed):
+        return None
+    return (
+        f"precision '{precision}' on a CPU without {' or '.join(needed)}: torch emulates "
+        f"{precision} there, about 10x slower than fp32 (use precision 'fp32', or a GPU)"
+    )
 
 
 def default_threads() -> int:

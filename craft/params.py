@@ -65,7 +65,11 @@ class DetectorParams(BaseModel):
         "auto", description="'auto' = onnxruntime for fp32 on CPU, torch otherwise."
     )
     precision: Precision = Field(
-        "fp32", description="fp32 keeps reference parity; bf16/fp16 are faster, less exact."
+        "fp32",
+        description=(
+            "fp32 keeps reference parity; bf16/fp16 are less exact, faster on GPUs and on "
+            "CPUs with bf16/fp16 instructions, about 10x slower on other CPUs."
+        ),
     )
 
     @classmethod

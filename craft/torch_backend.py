@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import replace
 from typing import TypeVar
 
 import numpy as np
 import torch
 
-from craft.backends import ScoreMaps, run_normalised
+from craft.backends import ScoreMaps, cpu_flags, run_normalised, slow_cpu_precision
 from craft.model import CRAFT
 from craft.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from craft.refiner import RefineNet
@@ -40,6 +41,9 @@ class TorchBackend:
         self.device = device
         self._cuda = device.startswith("cuda")
         self.precision = precision
+        slow = None if self._cuda else slow_cpu_precision(precision, cpu_flags())
+        if slow:
+            warnings.warn(slow, RuntimeWarning, stacklevel=2)
         # channels_last changes the CPU kernels' summation order (maps move by ~1e-6 only);
         # it is off at fp32 on CPU so that path stays the reference's.
         self.channels_last = (

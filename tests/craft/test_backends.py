@@ -5,11 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from craft.backends import gpu_device_present, resolve_device
+from craft.backends import cpu_flags, gpu_device_present, resolve_device, slow_cpu_precision
 from craft.onnx_backend import OnnxBackend
 from craft.preprocess import normalise
 from craft.weights_store import resolve_weights
@@ -82,6 +84,42 @@ def test_gpu_probe_reads_driver_nodes(tmp_path) -> None:  # type: ignore[no-unty
     assert not gpu_device_present((str(node),))
     node.touch()
     assert gpu_device_present((str(node),))
+
+
+def test_cpu_flags_are_read_from_cpuinfo(tmp_path: Path) -> None:
+    x86 = tmp_path / "x86"
+    x86.write_text("processor\t: 0\nflags\t\t: fpu avx2 fma avx512_bf16\n\nprocessor\t: 1\n")
+    arm = tmp_path / "arm"
+    arm.write_text("processor\t: 0\nFeatures\t: fp asimd bf16\n")
+    assert cpu_flags(x86) == frozenset({"fpu", "avx2", "fma", "avx512_bf16"})
+    assert "asimd" in (cpu_flags(arm) or ())
+    assert cpu_flags(tmp_path / "missing") is None
+
+
+def test_low_precision_is_flagged_only_without_its_instructions() -> None:
+    avx2 = frozenset({"avx2", "fma"})
+    assert "avx512_bf16 or amx_bf16" in (slow_cpu_precision("bf16", avx2) or "")
+    assert "avx512_fp16" in (slow_cpu_precision("fp16", avx2) or "")
+    assert slow_cpu_precision("bf16", avx2 | {"amx_bf16"}) is None
+    assert slow_cpu_precision("fp16", avx2 | {"avx512_fp16"}) is None
+    assert slow_cpu_precision("fp32", avx2) is None
+    assert slow_cpu_precision("bf16", None) is None  # unknown CPU: no guess
+
+
+def test_torch_engine_warns_before_crawling_at_bf16_on_cpu(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from craft import torch_backend
+    from craft.model import CRAFT
+
+    craft = CRAFT()
+    monkeypatch.setattr(torch_backend, "cpu_flags", lambda: frozenset({"avx2"}))
+    with pytest.warns(RuntimeWarning, match="about 10x slower than fp32"):
+        torch_backend.TorchBackend(craft, None, device="cpu", precision="bf16")
+    monkeypatch.setattr(torch_backend, "cpu_flags", lambda: frozenset({"avx2", "amx_bf16"}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        torch_backend.TorchBackend(craft, None, device="cpu", precision="bf16")
 
 
 def test_unknown_device_is_a_clear_error() -> None:
