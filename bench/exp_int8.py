@@ -24,6 +24,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_detector import GOLDEN
+
 from craft.onnx_backend import OnnxBackend
 from craft.params import DetectorParams
 from craft.predictor import maps_to_regions
@@ -32,7 +34,6 @@ from craft.zoo import ensure_onnx, resolve_weights
 from ingest import IngestOptions, iter_pages, open_document
 from tests.craft.golden import CONFIGS, IMAGES, golden_quads, match_quads
 
-GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "golden"
 CALIBRATION_WIDTH = 800  # calibration keeps every activation: a 1280 px page needs ~10 GB
 
 

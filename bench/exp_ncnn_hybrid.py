@@ -37,10 +37,10 @@ except ImportError:
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_detector import GOLDEN, IMAGES
+
 from craft.onnx_backend import OnnxBackend, _register_shared_arena
 from craft.preprocess import prepare_batch
-
-GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "golden"
 
 
 class NcnnGraph:
@@ -262,7 +262,7 @@ def main() -> None:
             engines["hybrid"] = Hybrid(folder)
         if args.engine in ("both", "ort"):
             engines["ort"] = OnnxBackend(craft_onnx, refiner_onnx)
-        for page in ("page", "rotated", "small"):
+        for page in IMAGES:
             batch, _ = prepare_batch([cv2.imread(str(GOLDEN / f"{page}.png"))], 1280, 1.5)
             gold = np.load(GOLDEN / f"{page}.maps.npz")
             best: dict[str, float] = {}
