@@ -33,9 +33,13 @@ __all__ = [
 # Device nodes a CUDA (NVIDIA) or ROCm driver creates; torch cannot see a GPU without them.
 _GPU_NODES = ("/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia/version", "/dev/kfd")
 
-# CPU instructions that make bf16 / fp16 autocast fast. Without them oneDNN emulates the type:
-# bf16 took 76.8 s/page against fp32's 7.05 on an AVX2-only Zen 3 (docs/performance.md).
-_LOW_PRECISION_FLAGS = {"bf16": ("avx512_bf16", "amx_bf16"), "fp16": ("avx512_fp16", "amx_fp16")}
+# CPU instructions (x86 names, then Arm's) that make bf16 / fp16 autocast fast. Without them
+# the type is emulated: bf16 took 76.8 s/page against fp32's 7.05 on an AVX2-only Zen 3
+# (docs/performance.md).
+_LOW_PRECISION_FLAGS = {
+    "bf16": ("avx512_bf16", "amx_bf16", "bf16"),
+    "fp16": ("avx512_fp16", "amx_fp16", "asimdhp"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +132,7 @@ def slow_cpu_precision(precision: str, flags: frozenset[str] | None) -> str | No
     if needed is None or flags is None or flags.intersection(needed):
         return None
     return (
-        f"precision '{precision}' on a CPU without {' or '.join(needed)}: torch emulates "
+        f"precision '{precision}' on a CPU without {precision} instructions: torch emulates "
         f"{precision} there, about 10x slower than fp32 (use precision 'fp32', or a GPU)"
     )
 

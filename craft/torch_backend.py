@@ -41,9 +41,10 @@ class TorchBackend:
         self.device = device
         self._cuda = device.startswith("cuda")
         self.precision = precision
-        slow = None if self._cuda else slow_cpu_precision(precision, cpu_flags())
-        if slow:
-            warnings.warn(slow, RuntimeWarning, stacklevel=2)
+        if not self._cuda and precision in _DTYPES:
+            slow = slow_cpu_precision(precision, cpu_flags())
+            if slow:
+                warnings.warn(slow, RuntimeWarning, stacklevel=2)
         # channels_last changes the CPU kernels' summation order (maps move by ~1e-6 only);
         # it is off at fp32 on CPU so that path stays the reference's.
         self.channels_last = (
