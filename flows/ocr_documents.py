@@ -7,14 +7,16 @@ being written while a slice is on the detector. Memory holds at most about three
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prefect import flow, get_run_logger
+from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError
 from prefect.context import FlowRunContext
 from prefect.futures import PrefectFuture
 from prefect.runtime import deployment, flow_run
@@ -57,6 +59,8 @@ if TYPE_CHECKING:
 __all__ = ["ocr_documents", "resolve_database_url"]
 
 SLICE_PAGES = 4  # pages rasterized per load task: small, so memory stays bounded
+# Waits before resubmitting a detection whose `gpu` concurrency slot the API could not grant.
+SLOT_RETRY_DELAYS_S = (5.0, 20.0, 60.0)
 
 
 def resolve_database_url(options: DatabaseOptions) -> str:
@@ -262,13 +266,16 @@ def _process_document(
             todo.append((item, page_id))
         if not todo:
             continue
-        detection = detect_pages.submit([p.image for p, _ in todo], params)
+        images = [p.image for p, _ in todo]
+        detection = detect_pages.submit(images, params)
         # The previous slice's writes ran while this slice was rasterized and detected;
         # waiting for them here bounds memory to about three slices.
         _wait(pending)
         pending = []
         try:
-            results: list[PageResult] = detection.result()
+            results: list[PageResult] = detection_result(
+                detection, functools.partial(detect_pages.submit, images, params)
+            )
         except Exception as exc:
             for page, _ in todo:
                 message = f"{document.path}, page {page.page_number}: detection failed: {exc}"
@@ -359,6 +366,30 @@ class _TaskRecords:
 
 def _wait(futures: list[PrefectFuture[Any]]) -> list[Any]:
     return [f.result() for f in futures]
+
+
+def detection_result(
+    future: PrefectFuture[list[PageResult]],
+    resubmit: Callable[[], PrefectFuture[list[PageResult]]],
+    delays: Sequence[float] = SLOT_RETRY_DELAYS_S,
+    sleep: Callable[[float], None] = time.sleep,
+    warn: Callable[[str], None] | None = None,
+) -> list[PageResult]:
+    """The detection's pages, resubmitted while Prefect cannot grant its ``gpu`` slot.
+
+    The engine takes a tag's concurrency slot from the API before the task body runs and
+    outside the task's retries, so a busy or restarting server (HTTP 5xx beyond the client's
+    own retries; seen with four workers on one SQLite-backed server) fails that step, not
+    the detection. Losing the pages for it would be wrong: wait and submit again, then give up.
+    """
+    for delay in delays:
+        try:
+            return future.result()
+        except ConcurrencySlotAcquisitionError as exc:
+            (warn or get_run_logger().warning)(f"{exc}; detecting again in {delay:g} s")
+            sleep(delay)
+            future = resubmit()
+    return future.result()
 
 
 def _overlay_name(document: Document, page_number: int, overlay: OverlayOptions) -> str:
