@@ -32,7 +32,7 @@ from craft.predictor import maps_to_regions
 from craft.preprocess import prepare_batch
 from craft.zoo import ensure_onnx, resolve_weights
 from ingest import IngestOptions, iter_pages, open_document
-from tests.craft.golden import CONFIGS, IMAGES, golden_quads, match_quads
+from tests.craft.golden import CONFIGS, IMAGES, golden_quads, map_deviations, match_quads
 
 CALIBRATION_WIDTH = 800  # calibration keeps every activation: a 1280 px page needs ~10 GB
 
@@ -87,12 +87,7 @@ def score(label: str, engine: OnnxBackend) -> None:
         for _ in range(2):
             maps = engine.run(batch, True)
             times.append(maps.forward_s + maps.refine_s)
-        gold = np.load(GOLDEN / f"{image}.maps.npz")
-        dev = [
-            float(np.abs(ours[0] - gold[key].astype(np.float32)).max())
-            for ours, key in ((maps.text, "score_text"), (maps.link, "score_link"),
-                              (maps.refined_link, "refined_link"))
-        ]  # fmt: skip
+        dev = map_deviations(GOLDEN, image, maps.text[0], maps.link[0], maps.refined_link[0])
         line = f"{label:8s} {image:8s} {min(times):5.2f} s; dev " + "/".join(
             f"{d:.1e}" for d in dev
         )

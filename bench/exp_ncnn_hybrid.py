@@ -41,6 +41,7 @@ from bench_detector import GOLDEN, IMAGES
 
 from craft.onnx_backend import OnnxBackend, _register_shared_arena
 from craft.preprocess import prepare_batch
+from tests.craft.golden import map_deviations
 
 
 class NcnnGraph:
@@ -264,7 +265,6 @@ def main() -> None:
             engines["ort"] = OnnxBackend(craft_onnx, refiner_onnx)
         for page in IMAGES:
             batch, _ = prepare_batch([cv2.imread(str(GOLDEN / f"{page}.png"))], 1280, 1.5)
-            gold = np.load(GOLDEN / f"{page}.maps.npz")
             best: dict[str, float] = {}
             for r in range(args.rounds + 1):  # round 0 warms up
                 for name, engine in engines.items():
@@ -277,13 +277,7 @@ def main() -> None:
                         maps, parts = (m.text[0], m.link[0], m.refined_link[0]), {}
                     total = time.perf_counter() - t
                     if r == 0:
-                        h, w = gold["score_text"].shape
-                        dev = [
-                            float(np.abs(a[:h, :w] - gold[k]).max())
-                            for a, k in zip(
-                                maps, ("score_text", "score_link", "refined_link"), strict=True
-                            )
-                        ]
+                        dev = map_deviations(GOLDEN, page, *maps)
                         print(f"{page} {name}: max dev from golden text/link/refined "
                               + "/".join(f"{d:.1e}" for d in dev))  # fmt: skip
                         continue

@@ -29,6 +29,22 @@ def golden_json(golden_dir: Path) -> dict[str, Any]:
     return json.loads((golden_dir / "golden.json").read_text())
 
 
+MAP_KEYS = ("score_text", "score_link", "refined_link")
+
+
+def map_deviations(
+    golden_dir: Path, image: str, text: np.ndarray, link: np.ndarray, refined: np.ndarray
+) -> list[float]:
+    """Max-abs deviation of (text, link, refined link) maps from golden, cropped to its size."""
+    golden = np.load(golden_dir / f"{image}.maps.npz")
+    h, w = golden["score_text"].shape
+    ours = (text, link, refined)
+    return [
+        float(np.abs(m[:h, :w] - golden[key].astype(np.float32)).max())
+        for m, key in zip(ours, MAP_KEYS, strict=True)
+    ]
+
+
 def golden_quads(golden_dir: Path, image: str, config: str) -> np.ndarray:
     quads = golden_json(golden_dir)["images"][image]["boxes"][config]["quads"]
     return np.asarray(quads, dtype=np.float32).reshape(-1, 4, 2)
