@@ -31,6 +31,7 @@ from flows.cli_options import (
     detector_options,
     detector_options_from,
 )
+from flows.cli_query import register as register_query_commands
 
 app = typer.Typer(
     name="ocrflow",
@@ -40,6 +41,7 @@ app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 register_deploy_commands(app)
+register_query_commands(app)
 
 
 @app.callback()
@@ -190,7 +192,8 @@ def demo(
     ),
 ) -> None:
     """Run the flow on the bundled samples, then show the overlays, a summary and a SQL query."""
-    from flows.runner import print_query, print_search, run_flow_with_progress
+    from flows.query_output import print_query, print_search
+    from flows.runner import run_flow_with_progress
     from samples import sample_paths
 
     out = output.resolve()
@@ -217,51 +220,6 @@ DEMO_QUERY = (
     "FROM page_summary s JOIN documents d ON d.id = s.document_id "
     "ORDER BY d.media_type DESC, s.page_number"
 )
-
-
-@app.command()
-def query(
-    sql: Annotated[str, typer.Argument(help="One SQL statement; runs read-only.")],
-    database_url: Annotated[
-        str | None, typer.Option(help="Default: OCRFLOW_DATABASE_URL, else ./ocrflow.db.")
-    ] = None,
-    limit: Annotated[int, typer.Option(help="Print at most this many rows.")] = 200,
-) -> None:
-    """Print the result of a read-only SQL query as a table."""
-    from sqlalchemy.exc import DBAPIError
-
-    from db.errors import DatabaseError
-    from flows.runner import print_query
-
-    try:
-        print_query(database_url, sql, limit=limit)
-    except DatabaseError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    except DBAPIError as exc:  # the database refused the statement (e.g. a write)
-        typer.echo(f"error: {str(exc.orig).strip()}", err=True)
-        raise typer.Exit(1) from None
-
-
-@app.command()
-def search(
-    phrase: Annotated[str, typer.Argument(help="Words to find, adjacent and in order.")],
-    database_url: Annotated[
-        str | None, typer.Option(help="Default: OCRFLOW_DATABASE_URL, else ./ocrflow.db.")
-    ] = None,
-    run_id: Annotated[int | None, typer.Option(help="Only regions written by this run.")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many matches.")] = 100,
-) -> None:
-    """Find recognised text: documents, pages and region boxes (needs runs with --recognize)."""
-    from db.errors import DatabaseError
-    from flows.runner import print_search
-
-    try:
-        found = print_search(database_url, phrase, run_id=run_id, limit=limit)
-    except (DatabaseError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    raise typer.Exit(0 if found else 1)
 
 
 @app.command("export-onnx")
