@@ -98,15 +98,23 @@ JSONDocument = JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
 class DocumentStatus(enum.StrEnum):
-    """Processing state of a document or page."""
+    """Processing state of a document: ``done`` means every selected page is stored,
+    ``partial`` that some pages failed (see ``pages.error``), ``failed`` that none succeeded."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    PARTIAL = "partial"
+    FAILED = "failed"
+
+
+class PageStatus(enum.StrEnum):
+    """Processing state of a page."""
 
     PENDING = "pending"
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
-
-
-PageStatus = DocumentStatus
 
 
 class RunStatus(enum.StrEnum):

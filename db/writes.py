@@ -412,10 +412,10 @@ def set_document_status(
     *,
     error: str | None = None,
 ) -> None:
-    """Set a document's status (and error); ``done``/``failed`` also stamp ``last_processed_at``."""
+    """Set a document's status (and error); a final status also stamps ``last_processed_at``."""
     status = DocumentStatus(status)
     values: dict[str, Any] = {"status": status.value, "error": error}
-    if status in (DocumentStatus.DONE, DocumentStatus.FAILED):
+    if status in (DocumentStatus.DONE, DocumentStatus.PARTIAL, DocumentStatus.FAILED):
         values["last_processed_at"] = _now()
     _update_one(engine, documents, document_id, values)
 

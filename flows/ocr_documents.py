@@ -34,6 +34,7 @@ from flows.params import DatabaseOptions, DetectorOptions, OverlayOptions, Recog
 from flows.progress import PageEvent, emit
 from flows.summary import DocumentSummary, RunSummary
 from ingest import Document, DocumentError, IngestError, IngestOptions, Page, PageError
+from ingest.limits import page_range
 from ingest.roots import OutsideInputRootsError, check_inputs
 from tasks.detect import detect_pages, get_predictor
 from tasks.ingest import count_document_pages, discover_documents, load_pages
@@ -109,8 +110,8 @@ class _Counter:
 
 
 def _page_range(count: int, options: IngestOptions) -> list[int]:
-    first = options.first_page or 1
-    last = min(options.last_page or count, count)
+    """The selected page numbers; ``count_document_pages`` already refused an empty range."""
+    first, last = page_range("", count, options)
     return list(range(first, last + 1))
 
 
@@ -311,11 +312,17 @@ def _process_document(
         artifacts.document_markdown(summary, thumbs[0].thumbnail_uri)
     summary.mean_score = sum(scores) / len(scores) if scores else None
     summary.seconds = time.perf_counter() - t0
-    if summary.status != "failed" and summary.pages_failed:
-        summary.status = "partial"
-    status = DocumentStatus.FAILED if summary.status == "failed" else DocumentStatus.DONE
-    set_document_outcome(engine, doc_id, status, summary.error)
+    summary.status = _outcome(summary)
+    set_document_outcome(engine, doc_id, DocumentStatus(summary.status), summary.error)
     return summary
+
+
+def _outcome(summary: DocumentSummary) -> str:
+    """``done`` only when every selected page is there: ``failed`` when none is, else
+    ``partial``, so an analyst's ``WHERE status = 'done'`` means the pages are in SQL."""
+    if summary.status == "failed" or (summary.pages and summary.pages_failed >= summary.pages):
+        return "failed"
+    return "partial" if summary.pages_failed else "done"
 
 
 def _start_recognition(

@@ -81,14 +81,18 @@ def page_range(path: str, count: int, opts: IngestOptions) -> tuple[int, int]:
     refuses a longer selection before anything is rendered.
 
     Raises:
-        ValueError: last_page before first_page (the schema cannot express it).
-        NoPagesError: the document is empty, or first_page is past its end.
+        NoPagesError: the document is empty, first_page is past its end, or last_page is
+            before first_page (the selection holds no page: the document fails, never "done").
         TooManyPagesError: the selection is longer than max_pages.
     """
     first = opts.first_page or 1
     last = min(opts.last_page or count, count)
     if opts.last_page is not None and opts.last_page < first:
-        raise ValueError(f"last_page '{opts.last_page}' is before first_page '{first}'")
+        raise NoPagesError(
+            path,
+            f"last_page={opts.last_page} is before first_page={first}: no page selected",
+            "give last_page >= first_page",
+        )
     if count == 0:
         raise NoPagesError(path, "document has no pages")
     if first > count:

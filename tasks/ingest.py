@@ -23,6 +23,7 @@ from ingest import (
     discover,
     iter_pages,
 )
+from ingest.limits import page_range
 
 __all__ = ["count_document_pages", "discover_documents", "load_pages"]
 
@@ -42,11 +43,18 @@ def discover_documents(
 def count_document_pages(
     document: Document, options: IngestOptions | None = None
 ) -> int | DocumentError:
-    """Page count (to plan page slices of big PDFs), or why the document cannot be read."""
+    """Page count (to plan page slices of big PDFs), or why the document cannot be read.
+
+    The page range is checked here, before any page is read: a range past the document's end
+    or longer than ``max_pages`` fails the document with that reason instead of selecting
+    nothing and reporting it done.
+    """
     try:
-        return count_pages(document, options)
+        count = count_pages(document, options)
+        page_range(document.path, count, options or IngestOptions())
     except DocumentError as exc:
         return exc
+    return count
 
 
 @task(name="load-pages", cache_policy=NO_CACHE)

@@ -144,7 +144,7 @@ def release_document(engine: Engine, run_id: int, sha256: str) -> bool:
 def set_document_outcome(
     engine: Engine, document_id: int, status: DocumentStatus, error: str | None = None
 ) -> None:
-    """Final status of a document (``done`` or ``failed``) with the error, if any."""
+    """Final status of a document (``done``, ``partial`` or ``failed``) with the error, if any."""
     writes.set_document_status(engine, document_id, status, error=error)
 
 

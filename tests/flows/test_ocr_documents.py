@@ -19,7 +19,8 @@ from db.session import create_engine
 from flows.ocr_documents import ocr_documents
 from flows.params import DatabaseOptions, DetectorOptions
 from ingest import IngestOptions, discover, iter_pages
-from tests.flows.documents import make_inbox
+from tests.craft.pages import text_page
+from tests.flows.documents import make_inbox, write_pdf
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -40,11 +41,11 @@ def snapshot(url: str) -> dict[str, list[tuple]]:
     return out
 
 
-def run(inbox: Path, url: str, out: Path, **kwargs):
+def run(inbox: Path, url: str, out: Path, ingestion_options: IngestOptions | None = None, **kwargs):
     return ocr_documents(
         inputs=[str(inbox)],
         detector=DetectorOptions(device="cpu"),
-        ingestion=IngestOptions(dpi=100),
+        ingestion=ingestion_options or IngestOptions(dpi=100),
         database=DatabaseOptions(url=url),
         output_dir=str(out),
         **kwargs,
@@ -151,3 +152,39 @@ def test_production_database_behind_schema_is_one_clear_error(pg_url: str, tmp_p
     _empty_pg(pg_url)
     with pytest.raises(Exception, match="ocrflow db upgrade"):
         run(tmp_path, pg_url, tmp_path / "out")
+
+
+def test_document_status_says_whether_its_pages_are_there(
+    database_url: str, tmp_path: Path
+) -> None:
+    """``done`` only when every selected page is stored; ``partial``/``failed`` otherwise, and a
+    page range that selects nothing fails the document with the reason (never "done")."""
+    migrate.upgrade(database_url)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    big, small = text_page(["Invoice 17"], size=(300, 520)), text_page(["p2"], size=(90, 200))
+    write_pdf(inbox / "mixed.pdf", [big, small])  # page 2 under min_side_px: it fails
+    cv2.imwrite(str(inbox / "tiny.png"), small)  # its only page fails
+    options = IngestOptions(dpi=100, min_side_px=120)
+    summary = run(inbox, database_url, tmp_path / "out", ingestion_options=options)
+    by_name = {Path(d.source).name: d for d in summary.documents}
+    assert (by_name["mixed.pdf"].status, by_name["mixed.pdf"].pages_failed) == ("partial", 1)
+    assert by_name["tiny.png"].status == "failed" and "min_side_px" in by_name["tiny.png"].error
+    assert summary.exit_code == 1
+
+    past_end = IngestOptions(dpi=100, first_page=5)
+    backwards = IngestOptions(dpi=100, first_page=2, last_page=1)
+    for options, reason in ((past_end, "only 2 page"), (backwards, "before first_page")):
+        [doc] = run(inbox / "mixed.pdf", database_url, tmp_path / "out", ingestion_options=options
+                    ).documents  # fmt: skip
+        assert (doc.status, doc.pages) == ("failed", 0), doc
+        assert reason in (doc.error or ""), doc.error
+
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        statuses = dict(conn.execute(text("SELECT source_uri, status FROM documents")).all())
+        viewed = conn.execute(text("SELECT DISTINCT document_status FROM page_summary")).all()
+    engine.dispose()
+    by_file = {Path(k).name: v for k, v in statuses.items()}
+    assert by_file == {"mixed.pdf": "failed", "tiny.png": "failed"}  # the last run's outcome
+    assert viewed == [("failed",)]

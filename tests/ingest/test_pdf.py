@@ -112,7 +112,7 @@ def test_page_range_and_guards(write) -> None:
     assert len(_pages(pdf, max_pages=4, first_page=3, dpi=36)) == 4
     with pytest.raises(NoPagesError, match="first_page=7 but the document has only 6"):
         _pages(pdf, first_page=7)
-    with pytest.raises(ValueError, match="last_page '2' is before first_page '3'"):
+    with pytest.raises(NoPagesError, match="last_page=2 is before first_page=3"):
         _pages(pdf, first_page=3, last_page=2)
 
 
