@@ -16,7 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL, Engine
 
 from db.errors import SchemaOutOfDateError
-from db.session import connect, mask_url, to_url
+from db.session import connect, mask_url, open_database, to_url
 
 __all__ = [
     "alembic_config",
@@ -25,6 +25,7 @@ __all__ = [
     "downgrade",
     "ensure_current",
     "head_revision",
+    "open_results_database",
     "upgrade",
 ]
 
@@ -91,7 +92,7 @@ def ensure_current(engine: Engine) -> None:
     if current is None:
         raise SchemaOutOfDateError(
             f"database {where} has no ocrflow schema: run `ocrflow db upgrade` "
-            "(with OCRFLOW_DATABASE_URL pointing at it)"
+            "(with --database-url or OCRFLOW_DATABASE_URL pointing at it)"
         )
     known = {rev.revision for rev in scripts.walk_revisions()}
     if current not in known:
@@ -101,5 +102,17 @@ def ensure_current(engine: Engine) -> None:
         )
     raise SchemaOutOfDateError(
         f"database {where} schema is behind (at {current}, needs {head}): "
-        "run `ocrflow db upgrade` (with OCRFLOW_DATABASE_URL pointing at it)"
+        "run `ocrflow db upgrade` (with --database-url or OCRFLOW_DATABASE_URL pointing at it)"
     )
+
+
+def open_results_database(url: str | URL) -> Engine:
+    """Open the results database for a run: the embedded SQLite file is created and migrated
+    on first use; any other database must already be at this ocrflow's schema (``db upgrade``).
+
+    Raises:
+        db.errors.DatabaseError: bad URL, unreachable, or the schema is missing or behind.
+    """
+    if to_url(url).get_backend_name() == "sqlite":
+        upgrade(url)
+    return open_database(url)

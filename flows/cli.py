@@ -9,25 +9,33 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
 from flows.cli_db import db_app
 from flows.cli_deploy import register as register_deploy_commands
 from flows.cli_options import (
+    FLAG,
     BackendOpt,
     BatchOpt,
     DeviceOpt,
+    FirstPageOpt,
+    InputsArg,
+    LastPageOpt,
     LinkOpt,
     MagOpt,
+    OutputDirOpt,
     PrecisionOpt,
     PresetOpt,
+    QuietOpt,
     RefinerOpt,
     ScoreOpt,
     SizeOpt,
     TextOpt,
+    VerboseOpt,
     WidthOpt,
+    check_page_range,
     detector_options,
     detector_options_from,
 )
@@ -44,25 +52,61 @@ register_deploy_commands(app)
 register_query_commands(app)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"ocrflow {version('ocrflow')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
-    """Document text detection (CRAFT) as Prefect workflows, with results in SQL."""
+def _root(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            metavar=FLAG,
+            callback=_print_version,
+            is_eager=True,
+            help="Print ocrflow's version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Document text detection (CRAFT) as Prefect workflows, with results in SQL.
+
+    Exit codes, every command: 0 done; 1 partly done (some inputs or pages failed, or no
+    match); 2 nothing done (bad arguments, no readable input, database unusable).
+    """  # fmt: skip
+
+
+def fail(message: str) -> NoReturn:
+    """One line on stderr and exit code 2: nothing was done."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
 
 
 @app.command()
 def detect(
-    inputs: Annotated[
-        list[str], typer.Argument(help="Images, PDFs, folders or glob patterns.", metavar="PATH...")
-    ],
+    inputs: InputsArg,
     json_out: Annotated[
         Path | None,
         typer.Option("--json", help="Write one JSON record per page here ('-' = stdout)."),
     ] = None,
-    overlay: Annotated[
+    output_dir: Annotated[
         Path | None,
-        typer.Option(help="Write <name>-p<page>.overlay.png with green boxes into this folder."),
+        typer.Option(
+            "--output-dir",
+            "-o",
+            file_okay=False,
+            help="Write <name>-p<page>.overlay.png with green boxes into this folder.",
+        ),
     ] = None,
     dpi: Annotated[int, typer.Option(help="PDF rasterization resolution.")] = 150,
+    first_page: FirstPageOpt = None,
+    last_page: LastPageOpt = None,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
     preset: PresetOpt = "default",
     score_threshold: ScoreOpt = None,
     text_threshold: TextOpt = None,
@@ -79,7 +123,8 @@ def detect(
     """Run the detector alone (no database, no Prefect) and print or save the regions.
 
     Exit code 0: every page done; 1: some files or pages failed; 2: nothing could be read.
-    """
+    """  # fmt: skip
+    check_page_range(first_page, last_page)
     import cv2
 
     from craft.overlay import draw_regions
@@ -89,7 +134,7 @@ def detect(
 
     params = detector_options_from(locals()).resolve()
     predictor = craft_predictor(params=params)
-    options = IngestOptions(dpi=dpi)
+    options = IngestOptions(dpi=dpi, first_page=first_page, last_page=last_page)
     records = []
     failures = 0
     for item in discover(inputs, options):
@@ -105,16 +150,24 @@ def detect(
                     continue
                 [result] = predictor([page.image])
                 records.append(page_record(page.source, page.page_number, result))
-                typer.echo(
-                    f"{page.source} p{page.page_number}: {len(result.regions)} regions, "
-                    f"{result.timings.total:.2f} s ({predictor.info.backend}, "
-                    f"{predictor.info.device})",
-                    err=True,
-                )
-                if overlay is not None:
-                    overlay.mkdir(parents=True, exist_ok=True)
+                if not quiet:
+                    typer.echo(
+                        f"{page.source} p{page.page_number}: {len(result.regions)} regions, "
+                        f"{result.timings.total:.2f} s ({predictor.info.backend}, "
+                        f"{predictor.info.device})",
+                        err=True,
+                    )
+                if verbose:
+                    t = result.timings
+                    stages = ", ".join(
+                        f"{k} {getattr(t, k):.3f} s"
+                        for k in ("preprocess", "forward", "refine", "postprocess")
+                    )
+                    typer.echo(f"  {stages}", err=True)
+                if output_dir is not None:
+                    output_dir.mkdir(parents=True, exist_ok=True)
                     name = f"{Path(page.source).stem}-p{page.page_number}.overlay.png"
-                    cv2.imwrite(str(overlay / name), draw_regions(page.image, result.regions))
+                    cv2.imwrite(str(output_dir / name), draw_regions(page.image, result.regions))
         except IngestError as exc:
             typer.echo(f"error: {exc.message}", err=True)
             failures += 1
@@ -130,28 +183,45 @@ def detect(
 
 @app.command()
 def run(
-    inputs: Annotated[
-        list[str], typer.Argument(help="PDFs, images, folders or glob patterns.", metavar="PATH...")
-    ],
+    inputs: InputsArg,
     database_url: Annotated[
         str | None,
         typer.Option(help="Results database (default: OCRFLOW_DATABASE_URL, else ./ocrflow.db)."),
     ] = None,
-    output: Annotated[Path, typer.Option(help="Folder for overlays.")] = Path("ocrflow-output"),
+    output_dir: OutputDirOpt = Path("ocrflow-output"),
     dpi: Annotated[int, typer.Option(help="PDF rasterization resolution.")] = 150,
-    first_page: Annotated[int | None, typer.Option(help="First page (1-based).")] = None,
-    last_page: Annotated[int | None, typer.Option(help="Last page (inclusive).")] = None,
+    first_page: FirstPageOpt = None,
+    last_page: LastPageOpt = None,
     skip: Annotated[
-        bool, typer.Option("--skip/--no-skip", help="Skip pages already done, same parameters.")
+        bool,
+        typer.Option(
+            "--skip/--no-skip",
+            metavar=FLAG,
+            help="Skip pages already done with the same parameters and weights.",
+        ),
     ] = True,
-    overlays: Annotated[bool, typer.Option("--overlays/--no-overlays")] = True,
+    overlays: Annotated[
+        bool,
+        typer.Option(
+            "--overlays/--no-overlays",
+            metavar=FLAG,
+            help="Write a green-box overlay image per page into --output-dir.",
+        ),
+    ] = True,
     recognize: Annotated[
-        bool, typer.Option("--recognize/--no-recognize", help="Read region texts (Tesseract).")
+        bool,
+        typer.Option(
+            "--recognize/--no-recognize",
+            metavar=FLAG,
+            help="Read each region's text (Tesseract) so `ocrflow search` finds it.",
+        ),
     ] = False,
     languages: Annotated[str, typer.Option(help="Tesseract languages, e.g. eng+deu.")] = "eng",
     min_text_score: Annotated[
         float, typer.Option(help="Leave regions below this detection score unread.")
     ] = 0.0,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
     preset: PresetOpt = "default",
     score_threshold: ScoreOpt = None,
     text_threshold: TextOpt = None,
@@ -167,36 +237,51 @@ def run(
 ) -> None:
     """Run the ocr-documents flow here (no server to set up) and print a summary.
 
-    Exit code 0: all documents done; 1: some documents or pages failed; 2: nothing succeeded.
-    """
+    Inputs and the database are checked first, in a second; then a temporary Prefect server
+    starts unless PREFECT_API_URL names one (its runs then stay there, and the run's URL is
+    printed). Exit code 0: all documents done; 1: some documents or pages failed; 2: nothing
+    succeeded (no readable input, database unusable, bad arguments).
+    """  # fmt: skip
+    check_page_range(first_page, last_page)
     options = detector_options_from(locals())
-    from flows.runner import run_flow_with_progress
+    from db.errors import DatabaseError
+    from flows.runner import NothingToRunError, run_flow_with_progress
+    from ingest import IngestOptions
 
-    summary = run_flow_with_progress(
-        inputs,
-        detector=options,
-        database_url=database_url,
-        output=output,
-        ingestion={"dpi": dpi, "first_page": first_page, "last_page": last_page},
-        skip_processed=skip,
-        overlays=overlays,
-        recognition={"enabled": recognize, "languages": languages, "min_score": min_text_score},
-    )
+    try:
+        summary = run_flow_with_progress(
+            inputs,
+            detector=options,
+            database_url=database_url,
+            output=output_dir,
+            ingestion=IngestOptions(dpi=dpi, first_page=first_page, last_page=last_page),
+            skip_processed=skip,
+            overlays=overlays,
+            recognition={"enabled": recognize, "languages": languages, "min_score": min_text_score},
+            verbose=verbose,
+            quiet=quiet,
+        )
+    except NothingToRunError as exc:
+        for message in exc.messages[:-1]:
+            typer.echo(f"error: {message}", err=True)
+        fail(exc.messages[-1] if exc.messages else "no input given")
+    except DatabaseError as exc:
+        fail(str(exc))
     raise typer.Exit(summary.exit_code)
 
 
 @app.command()
 def demo(
-    output: Annotated[Path, typer.Option(help="Folder for overlays and the database.")] = Path(
-        "ocrflow-output"
-    ),
+    output_dir: Annotated[
+        Path, typer.Option("--output-dir", "-o", help="Folder for overlays and the database.")
+    ] = Path("ocrflow-output"),
 ) -> None:
     """Run the flow on the bundled samples, then show the overlays, a summary and a SQL query."""
     from flows.query_output import print_query, print_search
     from flows.runner import run_flow_with_progress
     from samples import sample_paths
 
-    out = output.resolve()
+    out = output_dir.resolve()
     out.mkdir(parents=True, exist_ok=True)
     url = f"sqlite:///{out / 'ocrflow.db'}"
     summary = run_flow_with_progress(
@@ -225,7 +310,7 @@ DEMO_QUERY = (
 @app.command("export-onnx")
 def export_onnx_cmd(
     force: Annotated[
-        bool, typer.Option(help="Re-export even if the cache has the graphs.")
+        bool, typer.Option(metavar=FLAG, help="Re-export even if the cache has the graphs.")
     ] = False,
 ) -> None:
     """Verify the weights and export CRAFT + LinkRefiner to ONNX in the user cache."""

@@ -90,8 +90,19 @@ def deploy(
     typer.echo(f"start workers: prefect worker start --pool {pool} --limit 1")
 
 
+ServeInboxOpt = Annotated[
+    Path,
+    typer.Option(
+        "--inbox",
+        envvar="OCRFLOW_INBOX",
+        help="Folder ocr-inbox sweeps; this process reads it (and only it, plus "
+        "OCRFLOW_INPUT_ROOTS) for the runs it serves.",
+    ),
+]
+
+
 def serve(
-    inbox: InboxOpt = Path("inbox"),
+    inbox: ServeInboxOpt = Path("inbox"),
     output_dir: OutputOpt = Path("ocrflow-output"),
     cron: CronOpt = "*/10 * * * *",
     limit: Annotated[int, typer.Option(min=1, help="Flow runs at once.")] = 2,

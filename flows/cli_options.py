@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -10,18 +11,26 @@ from craft.params import PRESETS
 from flows.params import DetectorOptions
 
 __all__ = [
+    "FLAG",
     "BackendOpt",
     "BatchOpt",
     "DeviceOpt",
+    "FirstPageOpt",
+    "InputsArg",
+    "LastPageOpt",
     "LinkOpt",
     "MagOpt",
+    "OutputDirOpt",
     "PrecisionOpt",
     "PresetOpt",
+    "QuietOpt",
     "RefinerOpt",
     "ScoreOpt",
     "SizeOpt",
     "TextOpt",
+    "VerboseOpt",
     "WidthOpt",
+    "check_page_range",
     "detector_options",
     "detector_options_from",
 ]
@@ -42,6 +51,44 @@ DETECTOR_FLAGS = (
 )
 
 _D = "Detector"
+# On/off flags take no value: an empty metavar keeps typer from showing a `<bool>` placeholder.
+FLAG = ""
+
+InputsArg = Annotated[
+    list[str],
+    typer.Argument(help="PDFs, images, folders or glob patterns.", metavar="PATH"),
+]
+OutputDirOpt = Annotated[
+    Path,
+    typer.Option("--output-dir", "-o", help="Folder for overlay images.", file_okay=False),
+]
+FirstPageOpt = Annotated[
+    int | None,
+    typer.Option(min=1, metavar="N", help="First page to read (1-based; PDFs, multi-page TIFFs)."),
+]
+LastPageOpt = Annotated[
+    int | None, typer.Option(min=1, metavar="N", help="Last page to read (inclusive).")
+]
+QuietOpt = Annotated[
+    bool,
+    typer.Option(
+        "--quiet", "-q", metavar=FLAG, help="Print only errors: no progress, no summary table."
+    ),
+]
+VerboseOpt = Annotated[
+    bool,
+    typer.Option("--verbose", "-v", metavar=FLAG, help="Also print the log (Prefect, stages)."),
+]
+
+
+def check_page_range(first_page: int | None, last_page: int | None) -> None:
+    """Refuse a range that selects nothing, for every document, before anything starts."""
+    if first_page is not None and last_page is not None and last_page < first_page:
+        raise typer.BadParameter(
+            f"--last-page {last_page} is before --first-page {first_page}: no page selected",
+            param_hint="--last-page",
+        )
+
 
 PresetOpt = Annotated[
     str, typer.Option("--preset", help="default (lines), words or lines.", rich_help_panel=_D)
@@ -69,7 +116,9 @@ MagOpt = Annotated[
 ]
 RefinerOpt = Annotated[
     bool | None,
-    typer.Option("--refiner/--no-refiner", help="LinkRefiner (lines).", rich_help_panel=_D),
+    typer.Option(
+        "--refiner/--no-refiner", help="LinkRefiner (lines).", rich_help_panel=_D, metavar=""
+    ),
 ]
 BackendOpt = Annotated[
     str | None, typer.Option(help="auto, onnxruntime or torch.", rich_help_panel=_D)

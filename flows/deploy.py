@@ -28,6 +28,7 @@ __all__ = [
     "api_url",
     "dask_flow",
     "deploy_env",
+    "deployed_names",
     "ensure_tag_limit",
     "ensure_work_pool",
     "input_roots_value",
@@ -168,6 +169,19 @@ def _prefect_deploy(settings: DeploySettings) -> None:
         raise SetUpError(f"prefect deploy failed (exit {done.returncode}):\n{tail}")
 
 
+def deployed_names(settings: DeploySettings) -> list[str]:
+    """``flow/deployment`` names on the server of the deployments this set-up made."""
+    import yaml
+    from prefect.client.orchestration import get_client
+
+    spec = yaml.safe_load(settings.prefect_file.read_text())
+    wanted = [d["name"] for d in spec.get("deployments", [])]
+    wanted = [n for n in wanted if not settings.names or n in settings.names]
+    with get_client(sync_client=True) as client:
+        found = {d.name: d for d in client.read_deployments()}
+        return [f"{client.read_flow(found[n].flow_id).name}/{n}" for n in wanted if n in found]
+
+
 def set_up(settings: DeploySettings) -> list[str]:
     """Create pools, the ``gpu`` limit and the deployments; safe to run again. Returns a log.
 
@@ -183,9 +197,12 @@ def set_up(settings: DeploySettings) -> list[str]:
     ensure_tag_limit(GPU_TAG, settings.gpu_slots)
     log.append(f"concurrency limit: tag '{GPU_TAG}' = {settings.gpu_slots}")
     settings.inbox.mkdir(parents=True, exist_ok=True)
+    for root in settings.input_roots:
+        if not root.is_dir():
+            log.append(f"warning: input root {root} is not a folder here (a worker may have it)")
     _prefect_deploy(settings)
-    names = ", ".join(settings.names) or "all"
-    log.append(f"deployments ({names}) from {settings.prefect_file}")
+    for name in deployed_names(settings):
+        log.append(f"deployment {name}: run it with `prefect deployment run '{name}'`")
     log.append(f"ocr-inbox sweeps {settings.inbox.resolve()} on cron '{settings.cron}' (UTC)")
     log.append(f"input roots: {deploy_env(settings)['OCRFLOW_INPUT_ROOTS']}")
     return log

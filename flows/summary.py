@@ -41,6 +41,9 @@ class RunSummary(BaseModel):
     output_dir: str | None
     documents: list[DocumentSummary]
     seconds: float = 0.0
+    flow_run_url: str | None = Field(
+        None, description="The flow run's page in the Prefect UI (a configured server only)."
+    )
 
     @property
     def failed(self) -> list[DocumentSummary]:

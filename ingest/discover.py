@@ -163,8 +163,9 @@ def discover(
 ) -> Iterator[Document | DocumentError]:
     """Yield each distinct document under ``inputs``, or the error that stops one file.
 
-    Errors are yielded, not raised, so one bad file never stops a batch. An input (folder
-    or pattern) that yields no document at all also yields ``NoDocumentsFoundError``.
+    Errors are yielded, not raised, so one bad file never stops a batch. A folder or pattern
+    that holds no file at all yields ``NoDocumentsFoundError``; one whose files all failed
+    yields only their errors (the folder is not a document, so it gets no error row of its own).
     With ``roots`` (resolved folders, see :mod:`ingest.roots`), a file that resolves outside
     them (a symlink out, say) yields ``OutsideInputRootsError`` and is never opened.
 
@@ -177,8 +178,9 @@ def discover(
     seen: set[str] = set()
     for raw in items:
         item = os.fspath(raw)
-        documents = 0
+        matched = 0
         for name in _expand(item):
+            matched += 1
             if roots is not None and resolve_inside(name, roots) is None:
                 yield OutsideInputRootsError(name, "resolves outside the allowed input roots")
                 continue
@@ -187,10 +189,9 @@ def discover(
             except DocumentError as exc:
                 yield exc
                 continue
-            documents += 1
             if doc.document_id not in seen:
                 seen.add(doc.document_id)
                 yield doc
-        if documents == 0 and (os.path.isdir(item) or _is_pattern(item)):
-            what = "folder" if os.path.isdir(item) else "pattern"
-            yield NoDocumentsFoundError(item, f"{what} contains no PDF or image documents")
+        if matched == 0 and (os.path.isdir(item) or _is_pattern(item)):
+            what = "folder contains no files" if os.path.isdir(item) else "pattern matches no file"
+            yield NoDocumentsFoundError(item, what)

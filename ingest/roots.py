@@ -41,9 +41,10 @@ __all__ = [
 
 ROOTS_SETTING = "OCRFLOW_INPUT_ROOTS"
 _HOW = (
-    f"set {ROOTS_SETTING} in the worker's environment (or the deployment's job variables "
-    f"env) to the folders inputs may come from, separated by '{os.pathsep}', e.g. "
-    f"{ROOTS_SETTING}=/srv/ocr/inbox{os.pathsep}/srv/ocr/manual"
+    "deployments made by `ocrflow deploy` set it on every run from the inbox and each "
+    "`--input-root FOLDER` (run `ocrflow deploy --input-root FOLDER` again to add one); "
+    f"for `ocrflow serve` or workers of your own, set {ROOTS_SETTING} in their environment to "
+    f"the allowed folders, separated by '{os.pathsep}'"
 )
 
 
@@ -123,7 +124,6 @@ def check_inputs(
             where = "" if resolved == os.fspath(item) else f" (resolves to {resolved})"
             raise InputRootsError(
                 f"input '{os.fspath(item)}'{where} is outside the allowed input roots "
-                f"{ROOTS_SETTING}={listed}; give a path inside them, or add its folder to "
-                f"{ROOTS_SETTING}"
+                f"{ROOTS_SETTING}={listed}; give a path inside them, or allow its folder: {_HOW}"
             )
     return allowed

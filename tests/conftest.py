@@ -10,6 +10,7 @@ os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="ocrflow-prefect-h
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,16 @@ GOLDEN_DIR = Path(os.environ.get("OCRFLOW_GOLDEN_DIR", REPO_ROOT.parent / "share
 # cannot go green while silently not testing something (set OCRFLOW_ALLOW_SKIPS=1 to relax).
 _ALLOWED_SKIP_MARKERS = ("gpu",)
 _unexpected_skips: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def prefect_api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real Prefect server for every CLI process of the session (saves ~15 s per process)."""
+    from tests.faults.support import start_prefect_server
+
+    home = tmp_path_factory.mktemp("prefect-home")
+    with start_prefect_server(Path(home)) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

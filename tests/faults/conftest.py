@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ from tests.faults.support import (
     Snapshot,
     run_to_end,
     snapshot,
-    start_prefect_server,
     write_corpus,
 )
 
@@ -23,18 +21,9 @@ __all__ = [
     "engine",
     "pg_admin_url",
     "pg_url",
-    "prefect_api_url",
     "reference",
     "sqlite_url",
 ]
-
-
-@pytest.fixture(scope="session")
-def prefect_api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One Prefect server for every CLI process of the session (saves ~15 s per process)."""
-    home = tmp_path_factory.mktemp("prefect-home")
-    with start_prefect_server(Path(home)) as url:
-        yield url
 
 
 @pytest.fixture(scope="session")

@@ -114,7 +114,7 @@ def ocrflow_run(
 ) -> subprocess.Popen[bytes]:
     """``ocrflow run`` as a user types it, in its own process group (so a kill takes it all)."""
     cmd = [str(OCRFLOW), "run", *map(str, inputs), "--database-url", database_url,
-           "--no-overlays", "--output", str(workdir / "out"), *DETECTOR_FLAGS, *extra]  # fmt: skip
+           "--no-overlays", "-o", str(workdir / "out"), *DETECTOR_FLAGS, *extra]  # fmt: skip
     log = (workdir / f"run-{time.monotonic_ns()}.log").open("wb")
     try:
         return subprocess.Popen(

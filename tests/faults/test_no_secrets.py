@@ -125,7 +125,7 @@ def test_no_password_anywhere(pg_url: str, prefect_api_url: str, tmp_path: Path)
         outputs[name] = done.stdout + done.stderr
         return done.returncode
 
-    run = [str(OCRFLOW), "run", str(inbox), "--output", out, "--recognize", *DETECTOR_FLAGS]
+    run = [str(OCRFLOW), "run", str(inbox), "--output-dir", out, "--recognize", *DETECTOR_FLAGS]
     # 1. The CLI option (it moves the URL into the environment, never into a parameter).
     code = record("cli --database-url", _run([*run, "--database-url", secret_url],
                                              _env(prefect_api_url), tmp_path))  # fmt: skip

@@ -27,7 +27,7 @@ def page_png(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_json_records_and_overlay(page_png: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.json"
     result = runner.invoke(
-        app, ["detect", str(page_png), "--json", str(out), "--overlay", str(tmp_path / "ov")]
+        app, ["detect", str(page_png), "--json", str(out), "--output-dir", str(tmp_path / "ov")]
     )
     assert result.exit_code == 0, result.output
     [record] = json.loads(out.read_text())

@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.usefixtures("prefect_harness"), pytest.mark.slow]
 
 
 def test_demo_runs_the_flow_and_prints_results(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["demo", "--output", str(tmp_path / "demo")])
+    result = CliRunner().invoke(app, ["demo", "--output-dir", str(tmp_path / "demo")])
     assert result.exit_code == 0, result.output
     overlays = sorted((tmp_path / "demo" / "overlays").rglob("*.png"))
     assert len(overlays) == 7  # 6 PDF pages and the photo

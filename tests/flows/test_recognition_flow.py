@@ -23,7 +23,7 @@ def test_recognised_words_are_found_by_search(database_url: str, tmp_path: Path)
     cv2.imwrite(str(image), page)
     result = runner.invoke(
         app,
-        ["run", str(image), "--database-url", database_url, "--output", str(tmp_path / "out"),
+        ["run", str(image), "--database-url", database_url, "--output-dir", str(tmp_path / "out"),
          "--recognize", "--no-overlays"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
