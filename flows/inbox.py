@@ -18,7 +18,6 @@ import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
@@ -31,9 +30,20 @@ from craft.params import DetectorParams
 from db import page_state, writes
 from db.models import Base, DocumentStatus
 from db.session import connect
-from flows.params import DatabaseOptions, DetectorOptions, OverlayOptions, RecognitionOptions
+from flows.params import (
+    DatabaseOptions,
+    DatabaseParameter,
+    DetectorOptions,
+    DetectorParameter,
+    IngestionParameter,
+    OverlayOptions,
+    OverlayParameter,
+    RecognitionOptions,
+    RecognitionParameter,
+)
 from ingest import Document, DocumentError, IngestOptions, count_pages, discover
 from ingest.roots import check_inputs
+from tasks.names import run_name
 
 __all__ = [
     "CHILD_DEPLOYMENT",
@@ -260,11 +270,11 @@ def _sweep_rows(
 @flow(name="ocr-inbox", flow_run_name="inbox {inbox}", validate_parameters=True)
 def ocr_inbox(
     inbox: str,
-    detector: DetectorOptions = DetectorOptions(),  # noqa: B008 - frozen, safe as default
-    ingestion: IngestOptions = IngestOptions(),  # noqa: B008
-    database: DatabaseOptions = DatabaseOptions(),  # noqa: B008
-    overlay: OverlayOptions = OverlayOptions(),  # noqa: B008
-    recognition: RecognitionOptions = RecognitionOptions(),  # noqa: B008
+    detector: DetectorParameter = DetectorOptions(),  # noqa: B008 - frozen, safe as default
+    ingestion: IngestionParameter = IngestOptions(),  # noqa: B008
+    database: DatabaseParameter = DatabaseOptions(),  # noqa: B008
+    overlay: OverlayParameter = OverlayOptions(),  # noqa: B008
+    recognition: RecognitionParameter = RecognitionOptions(),  # noqa: B008
     output_dir: str = "ocrflow-output",
     pages_per_child: Annotated[int, Field(ge=0)] = 0,
     settle_seconds: Annotated[float, Field(ge=0)] = 10.0,
@@ -333,7 +343,8 @@ def ocr_inbox(
                 recognition=recognition,
                 output_dir=output_dir,
             ),
-            flow_run_name=f"ocr {Path(item.path).name} {item.key}",
+            # As the child will name itself when it starts: memo.jpg, long.pdf p1-20.
+            flow_run_name=run_name([item.path], item.first_page, item.last_page),
             tags=item.tags,
             # A retried sweep re-submits the same keys: the server hands back the same runs.
             idempotency_key=f"{parent}:{item.key}",

@@ -30,14 +30,26 @@ from db.errors import DatabaseUnavailableError
 from db.models import DocumentStatus, RunStatus
 from db.session import mask_url, open_database
 from flows import artifacts
-from flows.params import DatabaseOptions, DetectorOptions, OverlayOptions, RecognitionOptions
-from flows.progress import PageEvent, emit
+from flows.params import (
+    DatabaseOptions,
+    DatabaseParameter,
+    DetectorOptions,
+    DetectorParameter,
+    IngestionParameter,
+    InputsParameter,
+    OverlayOptions,
+    OverlayParameter,
+    RecognitionOptions,
+    RecognitionParameter,
+)
+from flows.progress import DOCUMENT_OUTCOME, PageEvent, emit
 from flows.summary import DocumentSummary, RunSummary
 from ingest import Document, DocumentError, IngestError, IngestOptions, Page, PageError
 from ingest.limits import page_range
 from ingest.roots import OutsideInputRootsError, check_inputs
 from tasks.detect import detect_pages, get_predictor
 from tasks.ingest import count_document_pages, discover_documents, load_pages
+from tasks.names import document_label, flow_run_name
 from tasks.persist import (
     begin_run,
     claim_document,
@@ -268,14 +280,15 @@ def _process_document(
         if not todo:
             continue
         images = [p.image for p, _ in todo]
-        detection = detect_pages.submit(images, params)
+        label = document_label(document.path, todo[0][0].page_number, todo[-1][0].page_number)
+        detection = detect_pages.submit(images, params, label)
         # The previous slice's writes ran while this slice was rasterized and detected;
         # waiting for them here bounds memory to about three slices.
         _wait(pending)
         pending = []
         try:
             results: list[PageResult] = detection_result(
-                detection, functools.partial(detect_pages.submit, images, params)
+                detection, functools.partial(detect_pages.submit, images, params, label)
             )
         except Exception as exc:
             for page, _ in todo:
@@ -406,24 +419,25 @@ def _overlay_name(document: Document, page_number: int, overlay: OverlayOptions)
 
 @flow(
     name="ocr-documents",
-    flow_run_name="ocr {inputs}",
+    flow_run_name=flow_run_name,  # what it reads: memo.jpg, report.pdf p1-50, 3 documents
     task_runner=ThreadPoolTaskRunner(max_workers=4),  # type: ignore[arg-type]
     validate_parameters=True,
 )
 def ocr_documents(
-    inputs: list[str],
-    detector: DetectorOptions = DetectorOptions(),  # noqa: B008 - frozen, safe as default
-    ingestion: IngestOptions = IngestOptions(),  # noqa: B008
-    database: DatabaseOptions = DatabaseOptions(),  # noqa: B008
-    overlay: OverlayOptions = OverlayOptions(),  # noqa: B008
-    recognition: RecognitionOptions = RecognitionOptions(),  # noqa: B008
+    inputs: InputsParameter,
+    detector: DetectorParameter = DetectorOptions(),  # noqa: B008 - frozen, safe as default
+    ingestion: IngestionParameter = IngestOptions(),  # noqa: B008
+    database: DatabaseParameter = DatabaseOptions(),  # noqa: B008
+    overlay: OverlayParameter = OverlayOptions(),  # noqa: B008
+    recognition: RecognitionParameter = RecognitionOptions(),  # noqa: B008
     output_dir: str = "ocrflow-output",
     skip_processed: bool = True,
 ) -> RunSummary:
     """Detect text regions in documents and store them in SQL, with overlays for review.
 
     Args:
-        inputs: Files, folders (recursive) or glob patterns of PDFs and images.
+        inputs: Files, folders (recursive) or glob patterns of PDFs and images, as the
+            worker sees them, e.g. /data/inbox/memo.jpg or /data/inbox/scans/*.pdf.
         detector: CRAFT preset and the parameters that override it.
         ingestion: PDF resolution, page range and the limits that protect the worker.
         database: Where results go (Secret block name for production, else URL or settings).
@@ -465,7 +479,7 @@ def ocr_documents(
         counter = _Counter(total)
         for item in found:
             if isinstance(item, DocumentError):
-                logger.warning("%s", item.message)
+                logger.warning("%s", item.message, extra=DOCUMENT_OUTCOME)
                 summaries.append(_record_unreadable(engine, item))
         for document in documents:
             summary = _process_document(
@@ -487,8 +501,9 @@ def ocr_documents(
             )
             if summary.status != "claimed":  # finished, whatever the outcome: let it go
                 release_document(engine, run_id, document.document_id)
-            if summary.error:
-                logger.warning("%s: %s", document.path, summary.error)
+            # One line per document: INFO, or WARNING when something in it failed.
+            level, line = artifacts.document_log_level(summary), artifacts.document_line(summary)
+            logger.log(level, line, extra=DOCUMENT_OUTCOME)
             summaries.append(summary)
             _heartbeat(engine, run_id, logger)
         claimed = sorted({s.claimed_by for s in summaries if s.claimed_by is not None})
@@ -516,6 +531,4 @@ def ocr_documents(
         seconds=time.perf_counter() - t0,
     )
     artifacts.run_table(result)
-    if overlay.enabled:
-        artifacts.overlay_link(out)
     return result

@@ -1,48 +1,139 @@
 """Typed flow parameters: Prefect renders these pydantic models as the run form in the UI.
 
-Every constraint is in the schema (``ge``/``le``/``Literal``) because the UI cannot run
-validators; every field has a description, because the form shows it.
+Every constraint is in the schema (``ge``/``le``/``Literal``/``pattern``) because the UI
+cannot run validators and the server enforces the schema before it stores a run; every field
+has a title and a description, because the form shows them. Optional fields keep ``null`` out of
+the schema (``drop_null_types``) and defaults carry no nulls (``form_default``): the form shows a
+'Property is type "None"' tab for the one and would send the other back.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.fields import FieldInfo
 
 from craft.params import Backend, DetectorParams, Precision, Preset
+from ingest.options import IngestOptions, drop_null_types
 
-__all__ = ["DatabaseOptions", "DetectorOptions", "OverlayOptions", "RecognitionOptions"]
+__all__ = [
+    "URL_WITHOUT_PASSWORD",
+    "DatabaseOptions",
+    "DatabaseParameter",
+    "DetectorOptions",
+    "DetectorParameter",
+    "Device",
+    "IngestionParameter",
+    "InputsParameter",
+    "OverlayOptions",
+    "OverlayParameter",
+    "RecognitionOptions",
+    "RecognitionParameter",
+    "url_has_password",
+]
+
+Device = Literal[
+    "auto",
+    "cpu",
+    "cuda",
+    "cuda:0",
+    "cuda:1",
+    "cuda:2",
+    "cuda:3",
+    "cuda:4",
+    "cuda:5",
+    "cuda:6",
+    "cuda:7",
+]
+
+# Matches every string except a URL whose user info has a password, as SQLAlchemy's make_url
+# reads one: ``scheme://user:secret@...``, i.e. ``^[^:/]+://[^:/]*:[^@]+@`` (an empty
+# password, ``user:@host``, carries no secret). Spelled as the complement, without look-ahead,
+# so that JSON Schema (ECMA-262, in the UI), Python's re (the server) and pydantic's Rust
+# regex agree; tests/flows/test_form.py checks it against make_url exhaustively.
+URL_WITHOUT_PASSWORD = (
+    r"^(?:[^:/]*(?:/.*)?"  # no "scheme:" at all, or a '/' before any ':'
+    r"|:.*"  # empty scheme
+    r"|[^:/]+:(?:[^/].*|/(?:[^/].*)?)?"  # "scheme:" not followed by "//"
+    r"|[^:/]+://[^:/]*(?:/.*|:(?:@.*|[^@]*))?)$"  # "scheme://user" with no ":secret@"
+)
+# A libpq ``password`` query key (``...?password=secret``), refused as well.
+_QUERY_PASSWORD = r"[?&][Pp][Aa][Ss][Ss][Ww][Oo][Rr][Dd]="
+_PASSWORD_REFUSED = (
+    "the database URL contains a password; store the URL in a Prefect Secret block and pass "
+    "its name as url_secret_block (or set OCRFLOW_DATABASE_URL in the worker's environment)"
+)
+
+
+def url_has_password(url: str) -> bool:
+    """Whether ``url`` carries a password, in its user info or as a ``password`` query key."""
+    from sqlalchemy.engine import make_url
+
+    if not re.search(URL_WITHOUT_PASSWORD, url) or re.search(_QUERY_PASSWORD, url):
+        return True
+    try:
+        parsed = make_url(url)
+    except Exception:  # not a URL SQLAlchemy reads: it carries nothing it would send
+        return False
+    return bool(parsed.password) or any(k.lower() == "password" for k in parsed.query)
 
 
 class DetectorOptions(BaseModel):
     """A preset plus the values that override it (empty = the preset's value)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=drop_null_types)
 
     preset: Preset = Field(
         "default",
+        title="Preset",
         description="default: line regions (Visual NLP card); words: CRAFT defaults, no "
         "refiner; lines: CRAFT thresholds with the refiner.",
     )
     score_threshold: float | None = Field(
-        None, ge=0, le=1, description="Min peak character score (CRAFT text_threshold)."
+        None,
+        ge=0,
+        le=1,
+        title="Score threshold",
+        description="Min peak character score (CRAFT text_threshold).",
     )
     text_threshold: float | None = Field(
-        None, ge=0, le=1, description="Character score marking text (CRAFT low_text)."
+        None,
+        ge=0,
+        le=1,
+        title="Text threshold",
+        description="Character score marking text (CRAFT low_text).",
     )
     link_threshold: float | None = Field(
-        None, ge=0, le=1, description="Link score joining characters."
+        None, ge=0, le=1, title="Link threshold", description="Link score joining characters."
     )
     size_threshold: float | None = Field(
-        None, ge=-1, description="Min short side in page px; -1 = half the median height."
+        None,
+        ge=-1,
+        title="Size threshold (px)",
+        description="Min short side in page px; 0 keeps all; -1 = half the median height.",
     )
-    width: int | None = Field(None, ge=32, le=8192, description="Longest side fed to the net.")
-    mag_ratio: float | None = Field(None, gt=0, le=8, description="Magnification before width.")
-    with_refiner: bool | None = Field(None, description="LinkRefiner: lines instead of words.")
-    batch_size: int | None = Field(None, ge=1, le=64, description="Pages per forward pass.")
-    device: str | None = Field(None, description="auto, cpu, cuda or cuda:N.")
-    backend: Backend | None = Field(None, description="auto, onnxruntime or torch.")
+    width: int | None = Field(
+        None, ge=32, le=8192, title="Width (px)", description="Longest side fed to the net."
+    )
+    mag_ratio: float | None = Field(
+        None, gt=0, le=8, title="Magnification", description="Magnification before width."
+    )
+    with_refiner: bool | None = Field(
+        None, title="LinkRefiner", description="LinkRefiner: lines instead of words."
+    )
+    batch_size: int | None = Field(
+        None, ge=1, le=64, title="Batch size", description="Pages per forward pass."
+    )
+    device: Device | None = Field(
+        None, title="Device", description="auto (CUDA when present), cpu, cuda or cuda:N."
+    )
+    backend: Backend | None = Field(
+        None,
+        title="Backend",
+        description="auto (onnxruntime for fp32 on CPU, torch otherwise), onnxruntime or torch.",
+    )
     precision: Precision | None = Field(None, description="fp32 (reference parity), bf16, fp16.")
 
     def resolve(self) -> DetectorParams:
@@ -52,19 +143,39 @@ class DetectorOptions(BaseModel):
 
 
 class DatabaseOptions(BaseModel):
-    """Where results go. Production: name a Prefect Secret block so no password is a parameter."""
+    """Where results go. Production: name a Prefect Secret block so no password is a parameter.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    ``url`` refuses a password in the schema itself (``pattern``, plus ``not`` for a
+    ``password=`` query key), so a server enforcing deployments' parameter schemas refuses the
+    run before storing it; the validator repeats the check here (in-flow, and for callers
+    building options in Python) and errors never echo the value.
+    """
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", hide_input_in_errors=True, json_schema_extra=drop_null_types
+    )
 
     url_secret_block: str | None = Field(
         None,
+        title="Database URL secret block",
         description="Name of a Prefect Secret block holding the database URL (production).",
     )
     url: str | None = Field(
         None,
-        description="Database URL without a password (e.g. sqlite:///ocrflow.db); empty = "
-        "OCRFLOW_DATABASE_URL, else the embedded SQLite file.",
+        title="Database URL (no password)",
+        pattern=URL_WITHOUT_PASSWORD,
+        json_schema_extra={"not": {"pattern": _QUERY_PASSWORD}},
+        description="Database URL without a password (e.g. sqlite:///ocrflow.db or "
+        "postgresql://ocr@db/ocr); a URL with a password is refused: use the secret block. "
+        "Empty = the worker's OCRFLOW_DATABASE_URL, else the embedded SQLite file.",
     )
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _refuse_password(cls, value: Any) -> Any:
+        if isinstance(value, str) and url_has_password(value):
+            raise ValueError(_PASSWORD_REFUSED)
+        return value
 
 
 class OverlayOptions(BaseModel):
@@ -72,14 +183,27 @@ class OverlayOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    enabled: bool = Field(True, description="Write a full-size overlay per page.")
-    color: str = Field(
-        "#00ff00", pattern=r"^#[0-9a-fA-F]{6}$", description="Box colour as #rrggbb."
+    enabled: bool = Field(
+        True, title="Write overlays", description="Write a full-size overlay per page."
     )
-    line_width: int = Field(4, ge=1, le=50, description="Outline thickness in pixels.")
-    image_format: Literal["png", "jpg"] = Field("png", description="Overlay file format.")
+    color: str = Field(
+        "#00ff00",
+        pattern=r"^#[0-9a-fA-F]{6}$",
+        title="Box colour",
+        description="Box colour as #rrggbb.",
+    )
+    line_width: int = Field(
+        4, ge=1, le=50, title="Line width (px)", description="Outline thickness in pixels."
+    )
+    image_format: Literal["png", "jpg"] = Field(
+        "png", title="Image format", description="Overlay file format."
+    )
     thumbnail_side: int = Field(
-        640, ge=64, le=1600, description="Long side of the thumbnail embedded in artifacts."
+        640,
+        ge=64,
+        le=1600,
+        title="Thumbnail side (px)",
+        description="Long side of the thumbnail embedded in artifacts.",
     )
 
     def bgr(self) -> tuple[int, int, int]:
@@ -91,17 +215,45 @@ class OverlayOptions(BaseModel):
 class RecognitionOptions(BaseModel):
     """Read each region's text with Tesseract 5, so SQL can search it (off: detection only)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=drop_null_types)
 
-    enabled: bool = Field(False, description="Recognise the text inside every region.")
+    enabled: bool = Field(
+        False, title="Recognise text", description="Recognise the text inside every region."
+    )
     languages: str = Field(
         "eng",
         pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$",
+        title="Languages",
         description="Tesseract languages, e.g. eng+deu.",
     )
     min_score: float = Field(
-        0.0, ge=0, le=1, description="Leave regions below this detection score unread."
+        0.0,
+        ge=0,
+        le=1,
+        title="Min detection score",
+        description="Leave regions below this detection score unread.",
     )
     workers: int | None = Field(
-        None, ge=1, le=64, description="Recognition processes (empty: one per CPU core)."
+        None,
+        ge=1,
+        le=64,
+        title="Workers",
+        description="Recognition processes (empty: one per CPU core).",
     )
+
+
+def form_default(options: BaseModel) -> FieldInfo:
+    """A flow parameter's schema default without nulls (the form would send them back)."""
+    return Field(json_schema_extra={"default": options.model_dump(mode="json", exclude_none=True)})
+
+
+# The option models as flow parameters (``detector: DetectorParameter = DetectorOptions()``).
+DetectorParameter = Annotated[DetectorOptions, form_default(DetectorOptions())]
+IngestionParameter = Annotated[IngestOptions, form_default(IngestOptions())]
+DatabaseParameter = Annotated[DatabaseOptions, form_default(DatabaseOptions())]
+OverlayParameter = Annotated[OverlayOptions, form_default(OverlayOptions())]
+RecognitionParameter = Annotated[RecognitionOptions, form_default(RecognitionOptions())]
+InputsParameter = Annotated[
+    list[str],
+    Field(json_schema_extra={"examples": [["/data/inbox/memo.jpg", "/data/inbox/scans/*.pdf"]]}),
+]

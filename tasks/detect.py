@@ -12,6 +12,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from craft import CraftPredictor, DetectorParams, PageResult, craft_predictor
+from tasks.names import task_run_namer
 
 __all__ = ["detect_pages", "get_predictor"]
 
@@ -21,7 +22,17 @@ def get_predictor(params: DetectorParams) -> CraftPredictor:
     return craft_predictor(params=params)
 
 
-@task(name="detect-pages", tags=["gpu"], cache_policy=NO_CACHE)
-def detect_pages(images: list[np.ndarray], params: DetectorParams) -> list[PageResult]:
-    """Rotated text regions for each page, in the order given."""
+@task(
+    name="detect-pages",
+    task_run_name=task_run_namer("detect", lambda p: p["label"] or f"{len(p['images'])} pages"),
+    tags=["gpu"],
+    cache_policy=NO_CACHE,
+)
+def detect_pages(
+    images: list[np.ndarray], params: DetectorParams, label: str = ""
+) -> list[PageResult]:
+    """Rotated text regions for each page, in the order given.
+
+    ``label`` names the task run in the UI (``memo.jpg p1-4``); it changes nothing else.
+    """
     return get_predictor(params).predict(images)

@@ -24,11 +24,18 @@ from ingest import (
     iter_pages,
 )
 from ingest.limits import page_range
+from tasks.names import document_label, options_label, run_name, task_run_namer
 
 __all__ = ["count_document_pages", "discover_documents", "load_pages"]
 
 
-@task(name="discover-documents", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
+@task(
+    name="discover-documents",
+    task_run_name=task_run_namer("discover", lambda p: run_name(p["inputs"])),
+    retries=2,
+    retry_delay_seconds=[1, 5],
+    cache_policy=NO_CACHE,
+)
 def discover_documents(
     inputs: list[str], options: IngestOptions | None = None, roots: Sequence[Path] | None = None
 ) -> list[Document | DocumentError]:
@@ -39,7 +46,11 @@ def discover_documents(
     return list(discover(inputs, options, roots=roots))
 
 
-@task(name="count-document-pages", cache_policy=NO_CACHE)
+@task(
+    name="count-document-pages",
+    task_run_name=task_run_namer("count pages", lambda p: document_label(p["document"].path)),
+    cache_policy=NO_CACHE,
+)
 def count_document_pages(
     document: Document, options: IngestOptions | None = None
 ) -> int | DocumentError:
@@ -57,7 +68,11 @@ def count_document_pages(
     return count
 
 
-@task(name="load-pages", cache_policy=NO_CACHE)
+@task(
+    name="load-pages",
+    task_run_name=task_run_namer("load", lambda p: options_label(p["document"], p.get("options"))),
+    cache_policy=NO_CACHE,
+)
 def load_pages(
     document: Document, options: IngestOptions | None = None
 ) -> list[Page | IngestError]:

@@ -18,6 +18,7 @@ from craft import ModelInfo, PageResult
 from db import claims, page_state, writes
 from db.models import DocumentStatus, RunStatus
 from ingest import Document, Page
+from tasks.names import document_label, task_run_namer
 
 __all__ = [
     "begin_run",
@@ -37,9 +38,17 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def _db_task(name: str) -> Callable[[Callable[P, R]], Task[P, R]]:
+def _db_task(
+    name: str, run_name: Callable[..., str] | None = None
+) -> Callable[[Callable[P, R]], Task[P, R]]:
     """A task retried with backoff: connections drop and servers restart; writes are idempotent."""
-    return task(name=name, retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+    return task(
+        name=name,
+        task_run_name=run_name,
+        retries=3,
+        retry_delay_seconds=[1, 5, 15],
+        cache_policy=NO_CACHE,
+    )
 
 
 @_db_task("begin-run")
@@ -105,7 +114,7 @@ def record_unreadable_document(
     return doc_id
 
 
-@_db_task("claim-document")
+@_db_task("claim-document", task_run_namer("claim", lambda p: document_label(p["document"].path)))
 def claim_document(
     engine: Engine,
     document: Document,
@@ -148,7 +157,12 @@ def set_document_outcome(
     writes.set_document_status(engine, document_id, status, error=error)
 
 
-@_db_task("register-page")
+@_db_task(
+    "register-page",
+    task_run_namer(
+        "register", lambda p: document_label(p["page"].source, *[p["page"].page_number] * 2)
+    ),
+)
 def register_page(
     engine: Engine, document_id: int, page: Page, params_hash: str
 ) -> tuple[int, bool]:
@@ -172,7 +186,9 @@ def store_page_regions(engine: Engine, run_id: int, page_id: int, result: PageRe
     )
 
 
-@_db_task("store-page-error")
+@_db_task(
+    "store-page-error", task_run_namer("store error of page", lambda p: str(p["page_number"]))
+)
 def store_page_error(engine: Engine, document_id: int, page_number: int, error: str) -> None:
     """Record a page that could not be read or detected; other pages are unaffected."""
     page_state.record_page_failure(

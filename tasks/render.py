@@ -17,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 
 from craft import Region
 from craft.overlay import draw_regions, thumbnail
+from tasks.names import task_run_namer
 
 __all__ = ["MAX_DATA_URI_BYTES", "Overlay", "jpeg_data_uri", "render_overlay"]
 
@@ -44,7 +45,16 @@ def jpeg_data_uri(image: np.ndarray, max_side: int, limit: int = MAX_DATA_URI_BY
         side, quality = int(side * 0.8), max(quality - 10, 40)
 
 
-@task(name="render-overlay", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
+@task(
+    name="render-overlay",
+    # The overlay's file, e.g. memo-1a2b3c4d/page-0001.png (document stem, hash, page).
+    task_run_name=task_run_namer(
+        "render", lambda p: f"{p['path'].parent.name}/{p['path'].name}" if p["path"] else ""
+    ),
+    retries=2,
+    retry_delay_seconds=[1, 5],
+    cache_policy=NO_CACHE,
+)
 def render_overlay(
     image: np.ndarray,
     regions: tuple[Region, ...],
