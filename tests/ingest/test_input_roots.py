@@ -124,7 +124,8 @@ def test_deployment_runs_without_roots_fail_closed(
     with pytest.raises(InputRootsError) as err:
         check_inputs([str(tree["root"])], from_deployment=True)
     assert f"{ROOTS_SETTING} is not set" in str(err.value)
-    assert f"{ROOTS_SETTING}=/srv/ocr/inbox" in str(err.value)  # says how to configure them
+    # Says how to configure them: deployments get them from `ocrflow deploy --input-root`.
+    assert "ocrflow deploy --input-root FOLDER" in str(err.value)
     # Local runs without roots are unrestricted; with roots they are checked too.
     assert check_inputs(["/etc/passwd"], from_deployment=False) is None
     monkeypatch.setenv(ROOTS_SETTING, str(tree["root"]))
