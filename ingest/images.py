@@ -30,6 +30,11 @@ from .errors import (
     PageTooLargeError,
 )
 from .limits import check_file_size, check_page_size, page_range
+
+# A damaged image is reported as a typed error with the file's name (CorruptDocumentError);
+# OpenCV's own stderr warning about it ("PNG input buffer is incomplete") would only say it
+# again, without the name, in the middle of a progress bar.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 from .options import IngestOptions
 from .pages import Document, Page
 

@@ -100,3 +100,21 @@ def test_a_range_past_the_end_fails_the_document_and_each_error_is_said_once(
     assert broken[0].count("broken.png") == 1, broken  # the path is not said twice
     assert letter[0].endswith("lower first_page"), letter  # one line, not wrapped at 80
     assert lines[-1].startswith(f"flow run: {prefect_api_url.removesuffix('/api')}/runs/flow-run/")
+
+
+def test_a_run_on_a_temporary_server_prints_no_log_noise(tmp_path: Path) -> None:
+    """The terminal holds the banner, the progress, the table and the errors: no Prefect log
+    line (the per-document ones are in the table) and nothing from the temporary server's
+    shutdown (its services used to print 'Error flushing events' tracebacks)."""
+    inbox = tmp_path / "inbox"
+    make_inbox(inbox)
+    url = f"sqlite:///{tmp_path / 'ocrflow.db'}"
+    done = ocrflow("run", str(inbox), "--database-url", url, *DETECTOR_FLAGS, cwd=tmp_path)
+    assert done.returncode == 1, done
+    noise = [
+        line
+        for line in error_lines(done)
+        if not line.startswith((SERVER_BANNER, "pages ")) and "broken.png" not in line
+    ]
+    assert noise == [], done.stderr
+    assert "receipt.png" in done.stdout and "letter.pdf" in done.stdout
