@@ -30,15 +30,15 @@ from .errors import (
     PageTooLargeError,
 )
 from .limits import check_file_size, check_page_size, page_range
+from .options import IngestOptions
+from .pages import Document, Page
+
+__all__ = ["apply_orientation", "image_page_count", "iter_image_pages", "to_bgr"]
 
 # A damaged image is reported as a typed error with the file's name (CorruptDocumentError);
 # OpenCV's own stderr warning about it ("PNG input buffer is incomplete") would only say it
 # again, without the name, in the middle of a progress bar.
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-from .options import IngestOptions
-from .pages import Document, Page
-
-__all__ = ["apply_orientation", "image_page_count", "iter_image_pages", "to_bgr"]
 
 _PIL_FORMATS = {
     "image/png": ["PNG"],
