@@ -139,3 +139,9 @@ def test_database_url_with_a_password_is_refused(url: str, refused: bool) -> Non
         assert "Secret block" in str(caught.value) and "S3cret" not in str(caught.value)
     else:
         assert DatabaseOptions(url=url).url == url
+
+
+@pytest.mark.parametrize("flow", FLOWS, ids=lambda f: f.name)
+def test_served_deployments_enforce_the_schema(flow: Any) -> None:
+    """``ocrflow serve`` builds its deployments with ``to_deployment``: enforced as well."""
+    assert flow.to_deployment(name="served").enforce_parameter_schema is True
