@@ -43,7 +43,7 @@ from flows.params import (
 )
 from ingest import Document, DocumentError, IngestOptions, count_pages, discover
 from ingest.roots import check_inputs
-from tasks.names import run_name
+from tasks.names import run_name, sweep_run_name
 
 __all__ = [
     "CHILD_DEPLOYMENT",
@@ -267,7 +267,7 @@ def _sweep_rows(
     return rows
 
 
-@flow(name="ocr-inbox", flow_run_name="inbox {inbox}", validate_parameters=True)
+@flow(name="ocr-inbox", flow_run_name=sweep_run_name, validate_parameters=True)
 def ocr_inbox(
     inbox: str,
     detector: DetectorParameter = DetectorOptions(),  # noqa: B008 - frozen, safe as default

@@ -18,6 +18,8 @@ __all__ = [
     "page_range_label",
     "run_name",
     "run_name_from_parameters",
+    "sweep_name",
+    "sweep_run_name",
     "task_run_namer",
 ]
 
@@ -77,6 +79,19 @@ def flow_run_name() -> str:
 
     ctx = FlowRunContext.get()
     return run_name_from_parameters(ctx.parameters if ctx and ctx.parameters else {})
+
+
+def sweep_run_name() -> str:
+    """``flow_run_name`` of the inbox sweep: ``sweep inbox`` (the folder's name, not its path)."""
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    return sweep_name(str((ctx.parameters or {}).get("inbox") or "") if ctx else "")
+
+
+def sweep_name(inbox: str) -> str:
+    """``sweep inbox`` for ``/srv/ocr/inbox``: the folder's name, not its path."""
+    return f"sweep {_base(inbox)}" if inbox else "sweep"
 
 
 def task_run_namer(verb: str, label: Callable[[Mapping[str, Any]], str]) -> Callable[..., str]:

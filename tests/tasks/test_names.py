@@ -11,7 +11,13 @@ import pytest
 from ingest import Document, IngestOptions, Page
 from tasks.detect import detect_pages
 from tasks.ingest import count_document_pages, discover_documents, load_pages
-from tasks.names import document_label, page_range_label, run_name, run_name_from_parameters
+from tasks.names import (
+    document_label,
+    page_range_label,
+    run_name,
+    run_name_from_parameters,
+    sweep_name,
+)
 from tasks.persist import claim_document, register_page
 from tasks.render import render_overlay
 
@@ -44,6 +50,12 @@ def test_run_name_from_parameters_as_models_or_dicts() -> None:
     assert run_name_from_parameters(models) == run_name_from_parameters(dicts) == "report.pdf p2-9"
     assert run_name_from_parameters({"inputs": ["/d/memo.jpg"]}) == "memo.jpg"
     assert page_range_label(None, None) == "" and document_label("/d/x.png") == "x.png"
+
+
+def test_sweep_name() -> None:
+    assert sweep_name("/srv/ocr/inbox") == "sweep inbox"
+    assert sweep_name("/srv/ocr/inbox/") == "sweep inbox/"
+    assert sweep_name("") == "sweep"
 
 
 def _name(task: Any, **parameters: Any) -> str:
