@@ -10,6 +10,7 @@ from sqlalchemy.exc import DBAPIError
 
 __all__ = [
     "DatabaseError",
+    "DatabaseMissingError",
     "DatabaseUnavailableError",
     "InvalidDatabaseURLError",
     "SchemaOutOfDateError",
@@ -32,6 +33,11 @@ class InvalidDatabaseURLError(DatabaseError, ValueError):
 
 class DatabaseUnavailableError(DatabaseError):
     """The database cannot be reached or opened (server down, bad host, bad path, bad login)."""
+
+
+class DatabaseMissingError(DatabaseUnavailableError):
+    """A read-only command was pointed at an SQLite file that does not exist (and must not
+    create it)."""
 
 
 class SchemaOutOfDateError(DatabaseError):

@@ -24,7 +24,15 @@ from sqlalchemy import Engine, text
 
 from db.session import connect
 
-__all__ = ["FTS_ROWID", "FTS_TABLE", "SearchMatch", "fts5_phrase", "include_object", "search"]
+__all__ = [
+    "FTS_ROWID",
+    "FTS_TABLE",
+    "SearchMatch",
+    "fts5_phrase",
+    "has_text",
+    "include_object",
+    "search",
+]
 
 FTS_TABLE = "region_text_fts"
 FTS_ROWID = 1 << 20
@@ -135,3 +143,14 @@ def search(
         )
         for row in rows
     ]
+
+
+def has_text(engine: Engine, *, run_id: int | None = None) -> bool:
+    """Whether any region (of run ``run_id``) has recognised text: is there anything to search?
+
+    Lets a search that found nothing say why: runs without ``--recognize`` store no text.
+    """
+    where = "r.text IS NOT NULL" + ("" if run_id is None else " AND r.run_id = :run_id")
+    query = text(f"SELECT 1 FROM regions r WHERE {where} LIMIT 1")
+    with connect(engine, read_only=True) as conn:
+        return conn.execute(query, {"run_id": run_id}).first() is not None

@@ -6,11 +6,20 @@ up front instead of failing half-way with "database is locked"). PostgreSQL uses
 plain ``postgresql://`` URLs are mapped to it. Connection failures become
 :class:`DatabaseUnavailableError` with the URL (password masked) and what to check, instead of
 a driver traceback.
+
+Read-only engines (``create_engine(..., read_only=True)``, for ``ocrflow query``/``search``) are
+read-only in the driver, not just by convention: SQLite opens the file with ``mode=ro`` (a
+missing file is an error, never a new empty database), refuses ``ATTACH`` (attached files would
+be opened writable, and created) and sets ``query_only``; PostgreSQL sessions default to
+``READ ONLY`` transactions.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import sqlite3
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,7 +29,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
-from db.errors import DatabaseUnavailableError, InvalidDatabaseURLError
+from db.errors import DatabaseMissingError, DatabaseUnavailableError, InvalidDatabaseURLError
 from db.settings import get_database_url
 
 __all__ = [
@@ -73,34 +82,86 @@ def to_url(url: str | URL | None = None) -> URL:
     )
 
 
-def create_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
+def create_engine(
+    url: str | URL | None = None, *, read_only: bool = False, **kwargs: Any
+) -> Engine:
     """Create an engine for ``url`` with ocrflow's backend settings; does not connect yet.
 
     Args:
         url: database URL; ``None`` reads ``OCRFLOW_DATABASE_URL`` (default: ``ocrflow.db``).
+        read_only: open the database read-only in the driver (see the module docstring).
         **kwargs: passed to :func:`sqlalchemy.create_engine`.
 
     Returns:
         The engine. Use :func:`open_database` to also check reachability and schema.
+
+    Raises:
+        DatabaseMissingError: ``read_only`` and the SQLite file does not exist.
     """
     parsed = to_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        connect_args = dict(kwargs.pop("connect_args", {}))
-        connect_args.setdefault("timeout", 30)  # seconds a writer waits for the lock
-        engine = sa.create_engine(parsed, connect_args=connect_args, **kwargs)
-        _configure_sqlite(engine)
-        return engine
+    if read_only:
+        kwargs["execution_options"] = {
+            **kwargs.get("execution_options", {}),
+            READ_ONLY_OPTION: True,
+        }
     connect_args = dict(kwargs.pop("connect_args", {}))
+    if parsed.get_backend_name() == "sqlite":
+        connect_args.setdefault("timeout", 30)  # seconds a writer waits for the lock
+        path = _sqlite_path(parsed)
+        if read_only and path is not None:
+            kwargs["creator"] = _read_only_opener(path, connect_args)
+        engine = sa.create_engine(parsed, connect_args=connect_args, **kwargs)
+        _configure_sqlite(engine, read_only=read_only)
+        return engine
     if "connect_timeout" not in parsed.query:
         connect_args.setdefault("connect_timeout", 10)
     connect_args.setdefault("application_name", "ocrflow")
+    if read_only and "options" not in parsed.query:
+        connect_args.setdefault("options", "-c default_transaction_read_only=on")
     kwargs.setdefault("pool_pre_ping", True)
     return sa.create_engine(parsed, connect_args=connect_args, **kwargs)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _sqlite_path(url: URL) -> str | None:
+    """The SQLite file ``url`` names, or ``None`` for an in-memory database."""
+    database = url.database or ""
+    if database in ("", ":memory:") or url.query.get("uri") in ("true", "1"):
+        return None  # memory, or a URI the user spelled out (and its mode) themselves
+    return os.path.abspath(database)
+
+
+def _read_only_opener(path: str, connect_args: dict[str, Any]) -> Any:
+    """A ``creator`` opening ``path`` with ``mode=ro``: the driver can neither create nor write it.
+
+    Checked here too, before SQLite's "unable to open database file", to say what to do.
+    """
+    if not os.path.isfile(path):
+        raise DatabaseMissingError(
+            f"no database at {path}: run `ocrflow run` first or check the URL"
+        )
+    uri = "file:" + urllib.parse.quote(path) + "?mode=ro"
+    args = {**connect_args, "uri": True, "check_same_thread": False}
+
+    def _open() -> sqlite3.Connection:
+        return sqlite3.connect(uri, **args)
+
+    return _open
+
+
+def _deny_attach(action: int, *_args: Any) -> int:
+    """SQLite authorizer of read-only connections: ``ATTACH`` would open (or create) a file
+    writable, whatever the main database's ``mode=ro``."""
+    return sqlite3.SQLITE_DENY if action == sqlite3.SQLITE_ATTACH else sqlite3.SQLITE_OK
+
+
+def _configure_sqlite(engine: Engine, *, read_only: bool = False) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        if read_only:
+            dbapi_connection.isolation_level = None
+            dbapi_connection.execute("PRAGMA query_only = ON")
+            dbapi_connection.set_authorizer(_deny_attach)
+            return  # journal mode and the rest are the writers' business
         # The driver must not open transactions itself: we emit BEGIN IMMEDIATE below.
         dbapi_connection.isolation_level = None
         dbapi_connection.execute("PRAGMA journal_mode = WAL")
@@ -159,20 +220,24 @@ def ping(engine: Engine) -> None:
         conn.exec_driver_sql("SELECT 1")
 
 
-def open_database(url: str | URL | None = None, *, check_schema: bool = True) -> Engine:
+def open_database(
+    url: str | URL | None = None, *, check_schema: bool = True, read_only: bool = False
+) -> Engine:
     """Create an engine, check the database answers and (by default) that its schema is current.
 
     This is what flows and tasks call: every problem a user can fix surfaces here, before any
-    work is done, as one :class:`db.errors.DatabaseError` naming the fix.
+    work is done, as one :class:`db.errors.DatabaseError` naming the fix. ``read_only``: see
+    :func:`create_engine`.
 
     Raises:
         InvalidDatabaseURLError: bad URL.
+        DatabaseMissingError: ``read_only`` and no SQLite file at that path.
         DatabaseUnavailableError: server down, wrong login, or the file cannot be opened.
         SchemaOutOfDateError: schema not at this ocrflow's head; run ``ocrflow db upgrade``.
     """
     from db.migrate import ensure_current  # db.migrate imports this module
 
-    engine = create_engine(url)
+    engine = create_engine(url, read_only=read_only)
     try:
         ping(engine)
         if check_schema:

@@ -1,7 +1,9 @@
 """``ocrflow query`` and ``ocrflow search``: read the results database, never change it.
 
 Mounted on the main app with ``register(app)``. SQLAlchemy is imported inside the commands so
-``ocrflow --help`` stays instant.
+``ocrflow --help`` stays instant. Exit codes, as in every ocrflow command: 0 done; 1 partly
+done (``search``: no match, as grep); 2 nothing done (bad arguments, database missing,
+unreachable or without schema, statement refused or invalid), with one ``error:`` line.
 """
 
 from __future__ import annotations
@@ -10,49 +12,65 @@ from typing import Annotated
 
 import typer
 
+from flows.query_output import OutputFormat
+
 __all__ = ["query", "register", "search"]
+
+UrlOpt = Annotated[
+    str | None, typer.Option(help="Default: OCRFLOW_DATABASE_URL, else ./ocrflow.db.")
+]
+FormatOpt = Annotated[
+    OutputFormat | None,
+    typer.Option(
+        "--format",
+        case_sensitive=False,
+        help="table, csv or json (a list of objects). Default: table on a terminal, else csv.",
+        show_default=False,
+    ),
+]
+
+
+def _fail(error: BaseException) -> typer.Exit:
+    """Print ``error`` as one ``error:`` line on stderr; the exit for "nothing done"."""
+    typer.echo(f"error: {' '.join(str(error).splitlines())}", err=True)
+    return typer.Exit(2)
 
 
 def query(
     sql: Annotated[str, typer.Argument(help="One SQL statement; runs read-only.")],
-    database_url: Annotated[
-        str | None, typer.Option(help="Default: OCRFLOW_DATABASE_URL, else ./ocrflow.db.")
-    ] = None,
-    limit: Annotated[int, typer.Option(help="Print at most this many rows.")] = 200,
+    database_url: UrlOpt = None,
+    limit: Annotated[int, typer.Option(min=1, help="Print at most this many rows.")] = 200,
+    output_format: FormatOpt = None,
 ) -> None:
-    """Print the result of a read-only SQL query as a table."""
-    from sqlalchemy.exc import DBAPIError
-
+    """Print the result of one read-only SQL statement (the database refuses writes)."""
     from db.errors import DatabaseError
-    from flows.query_output import print_query
+    from flows.query_output import default_format, print_query
 
     try:
-        print_query(database_url, sql, limit=limit)
+        print_query(database_url, sql, limit=limit, output_format=output_format or default_format())
     except DatabaseError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    except DBAPIError as exc:  # the database refused the statement (e.g. a write)
-        typer.echo(f"error: {str(exc.orig).strip()}", err=True)
-        raise typer.Exit(1) from None
+        raise _fail(exc) from None
 
 
 def search(
     phrase: Annotated[str, typer.Argument(help="Words to find, adjacent and in order.")],
-    database_url: Annotated[
-        str | None, typer.Option(help="Default: OCRFLOW_DATABASE_URL, else ./ocrflow.db.")
-    ] = None,
+    database_url: UrlOpt = None,
     run_id: Annotated[int | None, typer.Option(help="Only regions written by this run.")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many matches.")] = 100,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many matches.")] = 100,
+    output_format: FormatOpt = None,
 ) -> None:
-    """Find recognised text: documents, pages and region boxes (needs runs with --recognize)."""
-    from db.errors import DatabaseError
-    from flows.query_output import print_search
+    """Find recognised text: documents, pages and region boxes (needs runs with --recognize).
 
+    Exit code 0: found; 1: no match; 2: error.
+    """
+    from db.errors import DatabaseError
+    from flows.query_output import default_format, print_search
+
+    fmt = output_format or default_format()
     try:
-        found = print_search(database_url, phrase, run_id=run_id, limit=limit)
+        found = print_search(database_url, phrase, run_id=run_id, limit=limit, output_format=fmt)
     except (DatabaseError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise _fail(exc) from None
     raise typer.Exit(0 if found else 1)
 
 

@@ -28,7 +28,9 @@ def test_recognised_words_are_found_by_search(database_url: str, tmp_path: Path)
     )  # fmt: skip
     assert result.exit_code == 0, result.output
 
-    found = runner.invoke(app, ["search", "invoice paid", "--database-url", database_url])
+    found = runner.invoke(
+        app, ["search", "invoice paid", "--database-url", database_url, "--format", "table"]
+    )
     assert found.exit_code == 0, found.output
     assert "note.png" in found.output and "Invoice paid in full" in found.output
     # The match is the second line, drawn at y = 110 (baseline) on the page.
