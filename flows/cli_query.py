@@ -17,7 +17,8 @@ from flows.query_output import OutputFormat
 __all__ = ["query", "register", "search"]
 
 UrlOpt = Annotated[
-    str | None, typer.Option(help="Default: OCRFLOW_DATABASE_URL, else ./ocrflow.db.")
+    str | None,
+    typer.Option(metavar="URL", help="Default: OCRFLOW_DATABASE_URL, else ./ocrflow.db."),
 ]
 FormatOpt = Annotated[
     OutputFormat | None,
@@ -37,12 +38,17 @@ def _fail(error: BaseException) -> typer.Exit:
 
 
 def query(
-    sql: Annotated[str, typer.Argument(help="One SQL statement; runs read-only.")],
+    sql: Annotated[str, typer.Argument(metavar="SQL", help="One SQL statement; runs read-only.")],
     database_url: UrlOpt = None,
-    limit: Annotated[int, typer.Option(min=1, help="Print at most this many rows.")] = 200,
+    limit: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Print at most this many rows.")
+    ] = 200,
     output_format: FormatOpt = None,
 ) -> None:
-    """Print the result of one read-only SQL statement (the database refuses writes)."""
+    """Print the result of one read-only SQL statement (the database refuses writes).
+
+    Exit code 0: done; 2: database missing or unreachable, or the statement refused or invalid.
+    """
     from db.errors import DatabaseError
     from flows.query_output import default_format, print_query
 
@@ -53,15 +59,21 @@ def query(
 
 
 def search(
-    phrase: Annotated[str, typer.Argument(help="Words to find, adjacent and in order.")],
+    phrase: Annotated[
+        str, typer.Argument(metavar="PHRASE", help="Words to find, adjacent and in order.")
+    ],
     database_url: UrlOpt = None,
-    run_id: Annotated[int | None, typer.Option(help="Only regions written by this run.")] = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many matches.")] = 100,
+    run_id: Annotated[
+        int | None, typer.Option(metavar="ID", help="Only regions written by this run.")
+    ] = None,
+    limit: Annotated[
+        int, typer.Option(min=1, metavar="N", help="At most this many matches.")
+    ] = 100,
     output_format: FormatOpt = None,
 ) -> None:
     """Find recognised text: documents, pages and region boxes (needs runs with --recognize).
 
-    Exit code 0: found; 1: no match; 2: error.
+    Exit code 0: found; 1: no match; 2: database missing, unreachable or without schema.
     """
     from db.errors import DatabaseError
     from flows.query_output import default_format, print_search
