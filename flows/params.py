@@ -31,6 +31,7 @@ __all__ = [
     "OverlayParameter",
     "RecognitionOptions",
     "RecognitionParameter",
+    "form_default",
     "url_has_password",
 ]
 
@@ -143,14 +144,12 @@ class DetectorOptions(BaseModel):
 
 
 class DatabaseOptions(BaseModel):
-    """Where results go. Production: name a Prefect Secret block so no password is a parameter.
+    """Where results go. Production: name a Prefect Secret block so no password is a parameter."""
 
-    ``url`` refuses a password in the schema itself (``pattern``, plus ``not`` for a
-    ``password=`` query key), so a server enforcing deployments' parameter schemas refuses the
-    run before storing it; the validator repeats the check here (in-flow, and for callers
-    building options in Python) and errors never echo the value.
-    """
-
+    # (Not in the docstring: the form shows that.) ``url`` refuses a password in the schema
+    # itself (``pattern``, plus ``not`` for a ``password=`` query key), so a server enforcing
+    # deployments' parameter schemas refuses the run before storing it; the validator repeats
+    # the check (in-flow, and for callers building options in Python), never echoing the value.
     model_config = ConfigDict(
         frozen=True, extra="forbid", hide_input_in_errors=True, json_schema_extra=drop_null_types
     )
