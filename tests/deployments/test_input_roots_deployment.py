@@ -8,6 +8,7 @@ whose runs get no roots refuses everything (fail closed).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 import uuid
@@ -59,6 +60,7 @@ def _wait_final(client: SyncPrefectClient, run: FlowRun, stack: Stack, timeout: 
 def test_deployment_runs_read_only_inside_the_roots(pg_admin_url: str, tmp_path: Path) -> None:
     uid = uuid.uuid4().hex[:8]
     inbox, outside, out = tmp_path / "inbox", tmp_path / "outside", tmp_path / "out"
+    missing = tmp_path / "not-here"  # a root only some worker machine may have
     inbox.mkdir()
     outside.mkdir()
     cv2.imwrite(str(inbox / "in.png"), text_page(["Invoice 12"], size=(120, 240)))
@@ -77,18 +79,22 @@ def test_deployment_runs_read_only_inside_the_roots(pg_admin_url: str, tmp_path:
         api = stack.start_server(prefect_db)
         done = subprocess.run(
             [*DEPLOY_CLI, "--inbox", str(inbox), "--output-dir", str(out), "--cron",
-             "0 0 1 1 *", "--name", "ocr-manual"],
+             "0 0 1 1 *", "--name", "ocr-manual", "--input-root", str(missing)],
             cwd=REPO_ROOT, env=stack.env, capture_output=True, text=True, check=False,
         )  # fmt: skip
         assert done.returncode == 0, done.stdout + done.stderr
-        assert f"input roots: {inbox.resolve()}" in done.stdout
+        roots = f"{inbox.resolve()}{os.pathsep}{missing.resolve()}"
+        assert f"input roots: {roots}" in done.stdout
+        assert f"warning: input root {missing} is not a folder here" in done.stdout
+        # It names what it created, as `prefect deployment run` wants it.
+        assert "deployment ocr-documents/ocr-manual: run it with" in done.stdout, done.stdout
         # The worker's own roots would allow everything: the deployment's must win.
         stack.start_worker("ocr-cpu", "w1", {"OCRFLOW_DATABASE_URL": results,
                                              ROOTS_SETTING: "/"})  # fmt: skip
 
         with prefect_bound_to(api), get_client(sync_client=True) as client:
             manual = client.read_deployment_by_name("ocr-documents/ocr-manual")
-            assert manual.job_variables["env"][ROOTS_SETTING] == str(inbox.resolve())
+            assert manual.job_variables["env"][ROOTS_SETTING] == roots
 
             def submit(inputs: list[str], name: str = "ocr-documents/ocr-manual") -> FlowRun:
                 run = run_deployment(name, parameters={"inputs": inputs}, timeout=0)
