@@ -188,12 +188,12 @@ def _unavailable(url: URL, error: BaseException) -> DatabaseUnavailableError:
     if url.get_backend_name() == "sqlite":
         return DatabaseUnavailableError(
             f"cannot open SQLite database '{url.database}': {detail}. Check that its directory "
-            "exists and is writable, or set OCRFLOW_DATABASE_URL."
+            "exists and is writable, or fix the URL (--database-url or OCRFLOW_DATABASE_URL)."
         )
     return DatabaseUnavailableError(
         f"cannot reach {mask_url(url)}: {detail}. Is the PostgreSQL server running and are "
-        "host, port, user, password and database name right? Set OCRFLOW_DATABASE_URL "
-        "(create the database first: createdb <name>)."
+        "host, port, user, password and database name right (--database-url or "
+        "OCRFLOW_DATABASE_URL)? Create the database first: createdb <name>."
     )
 
 

@@ -22,14 +22,15 @@ def test_run_then_query(database_url: str, tmp_path: Path, monkeypatch: pytest.M
     out = tmp_path / "out"
     ok = runner.invoke(
         app,
-        ["run", str(files["png"]), "--database-url", database_url, "--output", str(out),
+        ["run", str(files["png"]), "--database-url", database_url, "--output-dir", str(out),
          "--preset", "words", "--no-overlays"],
     )  # fmt: skip
     assert ok.exit_code == 0, ok.output
     assert "receipt.png" in ok.output
 
     partial = runner.invoke(
-        app, ["run", str(tmp_path / "inbox"), "--database-url", database_url, "--output", str(out)]
+        app,
+        ["run", str(tmp_path / "inbox"), "--database-url", database_url, "--output-dir", str(out)],
     )
     assert partial.exit_code == 1, partial.output
     assert "broken.png" in partial.output
@@ -56,6 +57,6 @@ def test_nothing_readable_is_exit_code_2(tmp_path: Path) -> None:
     result = runner.invoke(
         app,
         ["run", str(tmp_path / "a.txt"), "--database-url", f"sqlite:///{tmp_path / 'x.db'}",
-         "--output", str(tmp_path / "out")],
+         "--output-dir", str(tmp_path / "out")],
     )  # fmt: skip
     assert result.exit_code == 2, result.output
