@@ -8,11 +8,11 @@ catches both lost boxes and invented ones.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["Agreement", "box_agreement", "quad_iou"]
 
@@ -44,7 +44,7 @@ class Agreement:
         )
 
 
-def quad_iou(a: np.ndarray, b: np.ndarray) -> float:
+def quad_iou(a: ArrayLike, b: ArrayLike) -> float:
     """IoU of two convex quadrilaterals (4 x 2 points, any rotation)."""
     a32 = np.ascontiguousarray(a, dtype=np.float32).reshape(4, 2)
     b32 = np.ascontiguousarray(b, dtype=np.float32).reshape(4, 2)
@@ -53,13 +53,13 @@ def quad_iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
-def _as_quads(boxes: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
+def _as_quads(boxes: ArrayLike) -> np.ndarray:
     return np.asarray(boxes, dtype=np.float32).reshape(-1, 4, 2)
 
 
 def box_agreement(
-    reference: Sequence[np.ndarray] | np.ndarray,
-    candidate: Sequence[np.ndarray] | np.ndarray,
+    reference: ArrayLike,
+    candidate: ArrayLike,
     iou: float = 0.9,
 ) -> Agreement:
     """Match boxes one to one (greedy by IoU, highest first) and count pairs at ``iou`` or more.

@@ -23,7 +23,7 @@ __all__ = ["PRESETS", "Backend", "DetectorParams", "Precision", "Preset"]
 
 Preset = Literal["default", "words", "lines"]
 Backend = Literal["auto", "onnxruntime", "torch"]
-Precision = Literal["fp32", "bf16", "fp16"]
+Precision = Literal["fp32", "bf16", "fp16", "fast"]
 
 
 class DetectorParams(BaseModel):
@@ -68,7 +68,8 @@ class DetectorParams(BaseModel):
         "fp32",
         description=(
             "fp32 keeps reference parity; bf16/fp16 are less exact, faster on GPUs and on "
-            "CPUs with bf16/fp16 instructions, about 10x slower on other CPUs."
+            "CPUs with bf16/fp16 instructions, about 10x slower on other CPUs; fast picks the "
+            "fastest path this machine runs whose boxes agree with fp32's (>= 98% at IoU 0.9)."
         ),
     )
 

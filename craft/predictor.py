@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from craft.backends import InferenceBackend, ScoreMaps
+from craft.blank import content_window, paste
 from craft.geometry import quad_to_region, scale_quads, size_filter
 from craft.params import DetectorParams
 from craft.postprocess import detect_quads
@@ -40,6 +41,9 @@ class CraftPredictor:
     ``overlap``: post-process batch k on a helper thread while batch k+1 runs. The default
     (None) turns it on for CUDA, where the CPU-side post-processing of a batch takes about as
     long as the next forward pass; on CPU the engine already uses every core.
+
+    ``blank_skip``: run the network on each page's content box only (``craft.blank``), one
+    page per forward pass (windows differ per page); ``precision="fast"`` turns it on.
     """
 
     def __init__(
@@ -48,11 +52,13 @@ class CraftPredictor:
         params: DetectorParams,
         info: ModelInfo,
         overlap: bool | None = None,
+        blank_skip: bool = False,
     ) -> None:
         self.backend = backend
         self.params = params
         self.info = info
         self.overlap = info.device.startswith("cuda") if overlap is None else overlap
+        self.blank_skip = blank_skip
 
     def __call__(self, pages: Sequence[np.ndarray]) -> list[PageResult]:
         """Alias of :meth:`predict`."""
@@ -97,18 +103,56 @@ class CraftPredictor:
         for i, page in enumerate(pages):
             key = padded_size(page.shape[0], page.shape[1], p.width, p.mag_ratio)
             groups.setdefault(key, []).append(i)
+        size = 1 if self.blank_skip else p.batch_size
         for idx in groups.values():
-            for start in range(0, len(idx), p.batch_size):
-                yield idx[start : start + p.batch_size]
+            for start in range(0, len(idx), size):
+                yield idx[start : start + size]
+
+    def score_maps(self, pages: Sequence[np.ndarray]) -> tuple[ScoreMaps, list[Prepared]]:
+        """The maps of one batch (pages of one padded size) and each page's placement: what
+        ``predict`` post-processes, for callers that apply several thresholds to one pass."""
+        maps, metas, _ = self._infer(list(pages))
+        return maps, metas
 
     def _infer(self, pages: list[np.ndarray]) -> tuple[ScoreMaps, list[Prepared], float]:
         """Score maps of one batch, its pages' placement, and preprocessing seconds."""
         p = self.params
         t0 = time.perf_counter()
         pixels, metas = stack_pages(pages, p.width, p.mag_ratio)
+        if self.blank_skip and len(pages) == 1:
+            return self._infer_window(pixels, metas, t0)
         t_stack = time.perf_counter() - t0
         maps = self.backend.run_pixels(pixels, with_refiner=p.with_refiner)
         return maps, metas, t_stack + maps.preprocess_s
+
+    def _infer_window(
+        self, pixels: np.ndarray, metas: list[Prepared], t0: float
+    ) -> tuple[ScoreMaps, list[Prepared], float]:
+        """One page through its content window only; maps pasted back at full size."""
+        with_refiner = self.params.with_refiner
+        full_hw = (pixels.shape[1], pixels.shape[2])
+        window = content_window(pixels[0], metas[0].resized_hw)
+        t_window = time.perf_counter() - t0
+        if window is not None and window.area == full_hw[0] * full_hw[1]:
+            maps = self.backend.run_pixels(pixels, with_refiner=with_refiner)
+            return maps, metas, t_window + maps.preprocess_s
+        if window is None:  # one colour: nothing to detect, nothing to run
+            blank = paste(None, None, full_hw)
+            maps = ScoreMaps(blank, blank, blank if with_refiner else None, 0.0, 0.0)
+            return maps, metas, t_window
+        crop = np.ascontiguousarray(pixels[:, window.y0 : window.y1, window.x0 : window.x1])
+        maps = self.backend.run_pixels(crop, with_refiner=with_refiner)
+        t1 = time.perf_counter()
+        refined = paste(maps.refined_link, window, full_hw) if with_refiner else None
+        full = ScoreMaps(
+            paste(maps.text, window, full_hw),
+            paste(maps.link, window, full_hw),
+            refined,
+            maps.forward_s,
+            maps.refine_s,
+        )
+        t_paste = time.perf_counter() - t1
+        return full, metas, t_window + maps.preprocess_s + t_paste
 
     def _regions(self, maps: ScoreMaps, metas: list[Prepared], t_pre: float) -> list[PageResult]:
         """Post-process one batch's maps into per-page results with their stage timings."""

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from craft.backends import InferenceBackend, resolve_device
+from craft.fast import fast_path
 from craft.onnx_backend import OnnxBackend
 from craft.onnx_export import onnx_cache_paths
 from craft.params import DetectorParams, Preset
@@ -135,7 +136,18 @@ def craft_predictor(
     refiner_path = resolve_weights(REFINER_WEIGHTS, refiner_weights)
     device = resolve_device(params.device)
     backend = _pick_backend(params, device)
-    engine = _engine(backend, device, params.precision, craft_path, refiner_path)
+    precision: str = params.precision
+    label: str = params.precision
+    blank_skip = False
+    if params.precision == "fast":
+        fast = fast_path(device, params.backend)
+        backend, precision, label, blank_skip = (
+            fast.backend,
+            fast.precision,
+            fast.label,
+            fast.blank_skip,
+        )
+    engine = _engine(backend, device, precision, craft_path, refiner_path)
     info = ModelInfo(
         model=CRAFT_WEIGHTS,
         model_sha256=WEIGHTS[CRAFT_WEIGHTS].sha256,
@@ -143,13 +155,14 @@ def craft_predictor(
         refiner_sha256=WEIGHTS[REFINER_WEIGHTS].sha256 if params.with_refiner else None,
         backend=engine.name,
         device=device,
-        precision=params.precision,
+        precision=label,  # for "fast", the concrete path (e.g. bf16+crop), as runs record it
     )
-    return CraftPredictor(engine, params, info)
+    return CraftPredictor(engine, params, info, blank_skip=blank_skip)
 
 
 def clear_cache() -> None:
     """Forget loaded models and engines (tests, or to free memory)."""
     _engine.cache_clear()
+    fast_path.cache_clear()
     load_craft.cache_clear()
     load_refiner.cache_clear()
