@@ -1,17 +1,20 @@
-"""Detector benchmark: the reference-equivalent path against ocrflow's default, same pages.
+"""Detector benchmark: the reference-equivalent path against ocrflow's default and fast, same pages.
 
 Each path runs in its own process so whole-process time (imports, weight loading, ONNX
 session start) and peak RSS are measured honestly. Prints seconds per page per stage and the
 ratio. Not a test: numbers vary with the machine; read them, don't assert them.
 
     python bench/bench_detector.py [--pages N] [--repeat R] [--orders grouped,mixed]
-                                   [--paths reference,default,...] [--device cpu|cuda]
+                                   [--paths reference,default,fast,...] [--device cpu|cuda]
                                    [--pages-per-call K] [--overlap auto|on|off]
 
 Two page orders, because the ONNX engine keeps warm memory while the page size stays the same:
 ``grouped`` runs each golden page ``repeat`` times in a row (the pages of one document share a
 size: the common case), ``mixed`` cycles through the three sizes (every page a new size: the
 worst case for that engine).
+
+``fast`` is ``precision="fast"``: the path it picks on this machine (e.g. ``bf16+crop``) is
+printed beside its figures.
 
 ``--device cuda`` runs the same paths on the GPU, after one untimed warm-up batch (CUDA
 context, cuDNN handles; whole-process time still counts it). There the reference is the
@@ -43,6 +46,8 @@ PATHS: dict[str, tuple[str, dict]] = {
                   {"backend": "torch", "precision": "fp32"}),
     "default": ("ocrflow default: auto backend (onnxruntime on CPU), windowed post-processing",
                 {}),
+    "fast": ("precision 'fast': the fastest path whose boxes agree with fp32, picked per machine",
+             {"precision": "fast"}),
     "torch-fp32": ("torch fp32 with windowed post-processing", {"backend": "torch"}),
     "torch-bf16": ("torch bf16 autocast + channels_last (no strict parity)",
                    {"backend": "torch", "precision": "bf16"}),
@@ -111,6 +116,7 @@ def run_path(
         "path": name,
         "order": order,
         "backend": predictor.info.backend,
+        "precision": predictor.info.precision,
         "pages": count,
         "regions": regions,
         "startup_s": t_ready - t_start,
@@ -193,7 +199,7 @@ def _run_child(name: str, args: argparse.Namespace, order: str) -> dict:
         f"{st['forward']:.3f} + refine {st['refine']:.3f} + post {st['postprocess']:.3f}; "
         f"whole process {res['process_s']:.1f} s for {res['pages']} pages (start-up "
         f"{res['startup_s']:.1f} s); peak RSS {res['peak_rss_mb']:.0f} MB; "
-        f"{res['regions']} regions; {res['backend']} on {res['device']}"
+        f"{res['regions']} regions; {res['backend']} {res['precision']} on {res['device']}"
         + (f", peak GPU memory {res['peak_gpu_mb']:.0f} MB" if res["peak_gpu_mb"] else "")
     )
     return res
@@ -204,7 +210,7 @@ def main() -> None:
     ap.add_argument("--pages", type=int, default=3)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--orders", default="grouped,mixed")
-    ap.add_argument("--paths", default="reference,default")
+    ap.add_argument("--paths", default="reference,default,fast")
     ap.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
     ap.add_argument(
         "--pages-per-call",
@@ -231,7 +237,11 @@ def main() -> None:
         print(f"== {order} order: {args.pages} golden pages x {args.repeat} on {args.device}")
         results = [_run_child(name, args, order) for name in args.paths.split(",")]
         base = results[0]
-        for res in results[1:]:
+        pairs = [(base, res) for res in results[1:]]
+        by_name = {res["path"]: res for res in results}
+        if base["path"] != "default" and "default" in by_name and "fast" in by_name:
+            pairs.append((by_name["default"], by_name["fast"]))
+        for base, res in pairs:
             st = res["stages_per_page"]
             post_share = 100 * st["postprocess"] / max(st["forward"], 1e-9)
             print(

@@ -1,4 +1,4 @@
-"""CUDA paths: fp32 parity, fp16/bf16 autocast, batches with pinned transfers (skip without GPU)."""
+"""CUDA paths: fp32 parity, fp16/bf16 autocast, fast (bf16), pinned batches (skip without GPU)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from craft import craft_predictor
+from craft import DetectorParams, craft_predictor
+from craft.agreement import Agreement, box_agreement
+from craft.predictor import maps_to_regions
 from craft.preprocess import normalise, stack_pages
-from tests.craft.golden import golden_quads, match_quads
+from tests.craft.golden import IMAGES, golden_quads, match_quads
 
 pytestmark = [
     pytest.mark.gpu,
@@ -72,3 +74,29 @@ def test_batches_equal_single_pages_on_cuda(golden_dir: Path) -> None:
         assert len(result.regions) == len(single.regions)
         for a, b in zip(result.regions, single.regions, strict=True):
             assert np.allclose(a.polygon, b.polygon, atol=1.0)
+
+
+def test_fast_is_bf16_and_agrees_with_fp32_on_cuda(golden_dir: Path) -> None:
+    from ingest import IngestOptions, Page, iter_pages, open_document
+
+    pages = [np.asarray(cv2.imread(str(golden_dir / f"{n}.png"), cv2.IMREAD_COLOR)) for n in IMAGES]
+    options = IngestOptions(dpi=150)
+    pdf = Path(__file__).resolve().parents[2] / "samples" / "natnotes.pdf"
+    for page in iter_pages(open_document(pdf, options), options):
+        assert isinstance(page, Page), page
+        pages.append(page.image)
+    fp32 = craft_predictor("default", device="cuda", precision="fp32")
+    fast = craft_predictor("default", device="cuda", precision="fast")
+    assert (fast.info.backend, fast.info.precision, fast.blank_skip) == ("torch", "bf16", False)
+    totals = {"words": Agreement(0, 0, 0), "default": Agreement(0, 0, 0)}
+    for image in pages:
+        ref_maps, [meta] = fp32.score_maps([image])
+        fast_maps, _ = fast.score_maps([image])
+        for preset in totals:
+            params = DetectorParams.preset(preset)  # type: ignore[arg-type]
+            ref = [r.polygon for r in maps_to_regions(ref_maps, 0, meta, params)]
+            cand = [r.polygon for r in maps_to_regions(fast_maps, 0, meta, params)]
+            totals[preset] += box_agreement(ref, cand, iou=0.9)
+    for preset, total in totals.items():
+        assert total.reference_recall >= 0.98, (preset, total)
+        assert total.candidate_recall >= 0.98, (preset, total)
