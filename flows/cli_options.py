@@ -123,7 +123,14 @@ RefinerOpt = Annotated[
 BackendOpt = Annotated[
     str | None, typer.Option(help="auto, onnxruntime or torch.", rich_help_panel=_D)
 ]
-PrecisionOpt = Annotated[str | None, typer.Option(help="fp32, bf16 or fp16.", rich_help_panel=_D)]
+PrecisionOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="fp32 (reference parity), bf16, fp16, or fast: the fastest path this machine "
+        "runs whose boxes agree with fp32's.",
+        rich_help_panel=_D,
+    ),
+]
 DeviceOpt = Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N.", rich_help_panel=_D)]
 BatchOpt = Annotated[int | None, typer.Option(help="Pages per forward pass.", rich_help_panel=_D)]
 

@@ -135,7 +135,9 @@ class DetectorOptions(BaseModel):
         title="Backend",
         description="auto (onnxruntime for fp32 on CPU, torch otherwise), onnxruntime or torch.",
     )
-    precision: Precision | None = Field(None, description="fp32 (reference parity), bf16, fp16.")
+    precision: Precision | None = Field(
+        None, description="fp32 (reference parity), bf16, fp16, or fast (boxes agree with fp32)."
+    )
 
     def resolve(self) -> DetectorParams:
         """The preset with this form's explicit values applied."""
