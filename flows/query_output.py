@@ -19,13 +19,16 @@ from collections.abc import Sequence
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from rich.cells import cell_len, set_cell_size
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
+
+if TYPE_CHECKING:
+    from db.search import SearchMatch
 
 __all__ = [
     "OutputFormat",
@@ -115,7 +118,7 @@ def print_search(
         recognised = bool(matches) or has_text(engine, run_id=run_id)
     finally:
         engine.dispose()
-    fmt = output_format
+    fmt = output_format  # short: used in every branch below
     if not recognised:
         where = "this database" if run_id is None else f"run {run_id}"
         _err.print(f"no recognised text in {where}: runs need --recognize")
@@ -157,7 +160,7 @@ SEARCH_COLUMNS = [
 """The columns of ``ocrflow search --format csv`` (json has these plus ``polygon``)."""
 
 
-def _match_record(match: Any) -> dict[str, Any]:
+def _match_record(match: SearchMatch) -> dict[str, Any]:
     x_min, y_min, x_max, y_max = match.box
     return {
         "source_uri": match.source_uri,
