@@ -44,13 +44,15 @@ __all__ = [
 READ_ONLY_OPTION = "ocrflow_read_only"
 _EXAMPLES = "e.g. sqlite:///ocrflow.db or postgresql://user:password@localhost:5432/ocrflow"
 _SECRET_IN_URL = re.compile(r"(://[^:/@]*:)[^@]*@")
+# libpq also takes the password as a query parameter (``?password=...``).
+_SECRET_IN_QUERY = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
 
 
 def mask_url(url: str | URL) -> str:
-    """Render ``url`` for messages and logs, with any password replaced by ``***``."""
-    if isinstance(url, URL):
-        return url.render_as_string(hide_password=True)
-    return _SECRET_IN_URL.sub(r"\1***@", url)
+    """Render ``url`` for messages and logs, with any password (user info or ``password=``
+    query key) replaced by ``***``."""
+    text = url.render_as_string(hide_password=True) if isinstance(url, URL) else url
+    return _SECRET_IN_QUERY.sub(r"\1***", _SECRET_IN_URL.sub(r"\1***@", text))
 
 
 def to_url(url: str | URL | None = None) -> URL:

@@ -51,6 +51,10 @@ def test_bad_urls_are_refused_clearly(url: str, message: str) -> None:
 def test_mask_url_hides_passwords() -> None:
     assert mask_url("postgresql://u:s3cret@h/db") == "postgresql://u:***@h/db"
     assert "s3cret" not in mask_url(to_url("postgresql://u:s3cret@h/db"))
+    # libpq's other spelling: the password as a query key (once it showed in the run log).
+    query = "postgresql://u@h/db?sslmode=require&password=s3cret&x=1"
+    assert mask_url(query) == "postgresql://u@h/db?sslmode=require&password=***&x=1"
+    assert "s3cret" not in mask_url(to_url(query))
 
 
 def test_server_down_is_one_clear_error() -> None:
