@@ -303,7 +303,8 @@ def ocr_inbox(
     from prefect.client.schemas.objects import FlowRun
     from prefect.deployments import run_deployment
 
-    from flows.ocr_documents import open_results_db, resolve_database_url
+    from db.migrate import open_results_database
+    from flows.ocr_documents import resolve_database_url
 
     logger = get_run_logger()
     # As ocr-documents: from a deployment, only inside OCRFLOW_INPUT_ROOTS (children check too).
@@ -316,7 +317,7 @@ def ocr_inbox(
     # In-flight first, then the database: a child finishing between the two reads is seen as
     # done; the other order could see it as neither and submit it twice.
     in_flight = in_flight_documents(child_deployment)
-    engine = open_results_db(resolve_database_url(database))
+    engine = open_results_database(resolve_database_url(database))
     try:
         todo, skipped = plan_work(
             engine,

@@ -27,8 +27,9 @@ from sqlalchemy.exc import DBAPIError
 from craft import DetectorParams, PageResult
 from db import claims, writes
 from db.errors import DatabaseUnavailableError
+from db.migrate import open_results_database
 from db.models import DocumentStatus, RunStatus
-from db.session import mask_url, open_database
+from db.session import mask_url
 from flows import artifacts
 from flows.params import (
     DatabaseOptions,
@@ -96,15 +97,6 @@ def resolve_database_url(options: DatabaseOptions) -> str:
     from db.settings import get_database_url
 
     return get_database_url()
-
-
-def open_results_db(url: str) -> Engine:
-    """Open the database; the embedded SQLite file is created and migrated on first use."""
-    if url.startswith("sqlite"):
-        from db.migrate import upgrade
-
-        upgrade(url)
-    return open_database(url)
 
 
 class _Counter:
@@ -260,6 +252,8 @@ def _process_document(
         )
         if len(loaded) == 1 and isinstance(loaded[0], DocumentError):
             summary.status, summary.error = "failed", loaded[0].message
+            for n in numbers[numbers.index(slices[i][0]) :]:  # the bar still reaches the end
+                counter.page(document.path, n, ok=False)
             break
         todo: list[tuple[Page, int]] = []
         for item in loaded:
@@ -412,6 +406,16 @@ def detection_result(
     return future.result()
 
 
+def _flow_run_url() -> str | None:
+    """The run's page in the UI when a configured server keeps it (a temporary one vanishes)."""
+    from prefect.settings import get_current_settings
+    from prefect.utilities.urls import url_for
+
+    if not get_current_settings().api.url:
+        return None
+    return url_for("flow-run", obj_id=flow_run.get_id())
+
+
 def _overlay_name(document: Document, page_number: int, overlay: OverlayOptions) -> str:
     stem = Path(document.path).stem
     return f"{stem}-{document.document_id[:8]}/page-{page_number:04d}.{overlay.image_format}"
@@ -455,7 +459,7 @@ def ocr_documents(
     stale_after = claims.get_stale_after()  # OCRFLOW_STALE_AFTER: refuse a bad value up front
     predictor = get_predictor(params)  # load and verify the weights before touching anything
     url = resolve_database_url(database)
-    engine = open_results_db(url)
+    engine = open_results_database(url)
     out = Path(output_dir).resolve()
     logger.info("database %s, overlays in %s", mask_url(url), out)
     _sweep_stale_runs(engine, stale_after, logger)  # killed runs free their documents
@@ -529,6 +533,7 @@ def ocr_documents(
         output_dir=str(out) if overlay.enabled else None,
         documents=summaries,
         seconds=time.perf_counter() - t0,
+        flow_run_url=_flow_run_url(),
     )
     artifacts.run_table(result)
     return result
