@@ -19,8 +19,10 @@ from flows.cli_options import (
     FLAG,
     BackendOpt,
     BatchOpt,
+    Command,
     DeviceOpt,
     FirstPageOpt,
+    Group,
     InputsArg,
     LastPageOpt,
     LinkOpt,
@@ -42,10 +44,14 @@ from flows.cli_options import (
 from flows.cli_query import register as register_query_commands
 
 app = typer.Typer(
+    cls=Group,
     name="ocrflow",
-    help="Document text detection (CRAFT) as Prefect workflows, with results in SQL.",
+    help="Document text detection (CRAFT) as Prefect workflows, with results in SQL.\n\n"
+    "Exit codes, every command: 0 done; 1 partly done (some inputs or pages failed, or no "
+    "match); 2 nothing done (bad arguments, no readable input, database unusable).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    add_completion=False,  # shell completion is not worth two more flags on every --help
 )
 app.add_typer(db_app, name="db")
 register_deploy_commands(app)
@@ -73,11 +79,7 @@ def _root(
         ),
     ] = False,
 ) -> None:
-    """Document text detection (CRAFT) as Prefect workflows, with results in SQL.
-
-    Exit codes, every command: 0 done; 1 partly done (some inputs or pages failed, or no
-    match); 2 nothing done (bad arguments, no readable input, database unusable).
-    """  # fmt: skip
+    """The options of ``ocrflow`` itself (the help text is the Typer app's)."""
 
 
 def fail(message: str) -> NoReturn:
@@ -86,7 +88,7 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
-@app.command()
+@app.command(cls=Command)
 def detect(
     inputs: InputsArg,
     json_out: Annotated[
@@ -181,7 +183,7 @@ def detect(
         raise typer.Exit(1 if records else 2)
 
 
-@app.command()
+@app.command(cls=Command)
 def run(
     inputs: InputsArg,
     database_url: Annotated[
@@ -270,7 +272,7 @@ def run(
     raise typer.Exit(summary.exit_code)
 
 
-@app.command()
+@app.command(cls=Command)
 def demo(
     output_dir: Annotated[
         Path, typer.Option("--output-dir", "-o", help="Folder for overlays and the database.")
@@ -307,7 +309,7 @@ DEMO_QUERY = (
 )
 
 
-@app.command("export-onnx")
+@app.command("export-onnx", cls=Command)
 def export_onnx_cmd(
     force: Annotated[
         bool, typer.Option(metavar=FLAG, help="Re-export even if the cache has the graphs.")

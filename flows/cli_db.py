@@ -16,9 +16,12 @@ from typing import Annotated
 
 import typer
 
+from flows.cli_options import Command, Group
+
 __all__ = ["db_app"]
 
 db_app = typer.Typer(
+    cls=Group,
     name="db",
     help="Manage the results database (OCRFLOW_DATABASE_URL; default ./ocrflow.db).",
     no_args_is_help=True,
@@ -87,7 +90,7 @@ def _where(url: str | None) -> str:
     return mask_url(to_url(url))
 
 
-@db_app.command()
+@db_app.command(cls=Command)
 def upgrade(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
     database_url: UrlOpt = None,
@@ -101,7 +104,7 @@ def upgrade(
         typer.echo(f"{where}: upgraded to {revision}")
 
 
-@db_app.command()
+@db_app.command(cls=Command)
 def downgrade(
     revision: Annotated[str, typer.Argument(help="Target revision; 'base' drops everything.")],
     database_url: UrlOpt = None,
@@ -116,7 +119,7 @@ def downgrade(
         typer.echo(f"{where}: downgraded to {revision}")
 
 
-@db_app.command()
+@db_app.command(cls=Command)
 def current(database_url: UrlOpt = None) -> None:
     """Print the database's schema revision and whether it is up to date.
 
@@ -135,7 +138,7 @@ def current(database_url: UrlOpt = None) -> None:
         raise typer.Exit(1)
 
 
-@db_app.command()
+@db_app.command(cls=Command)
 def check(database_url: UrlOpt = None) -> None:
     """Fail if the schema is not at head or differs from the models (a migration is missing).
 

@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from flows.cli_options import Command
+
 __all__ = ["deploy", "register", "serve"]
 
 InboxOpt = Annotated[
@@ -130,5 +132,5 @@ def serve(
 
 def register(app: typer.Typer) -> None:
     """Add ``deploy`` and ``serve`` to ``app`` (the ``ocrflow`` command)."""
-    app.command("deploy")(deploy)
-    app.command("serve")(serve)
+    app.command("deploy", cls=Command)(deploy)
+    app.command("serve", cls=Command)(serve)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from craft.params import PRESETS
 from flows.params import DetectorOptions
@@ -14,8 +15,10 @@ __all__ = [
     "FLAG",
     "BackendOpt",
     "BatchOpt",
+    "Command",
     "DeviceOpt",
     "FirstPageOpt",
+    "Group",
     "InputsArg",
     "LastPageOpt",
     "LinkOpt",
@@ -53,6 +56,29 @@ DETECTOR_FLAGS = (
 _D = "Detector"
 # On/off flags take no value: an empty metavar keeps typer from showing a `<bool>` placeholder.
 FLAG = ""
+
+
+class Command(TyperCommand):
+    """Typer's command whose ``--help`` row shows no ``<bool>`` placeholder either."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        """The help option, built by typer, with the flag metavar."""
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.metavar = FLAG
+        return option
+
+
+class Group(TyperGroup):
+    """Typer's command group, with the same ``--help`` row as :class:`Command`."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        """The help option, built by typer, with the flag metavar."""
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.metavar = FLAG
+        return option
+
 
 InputsArg = Annotated[
     list[str],

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from flows.cli_options import Command
 from flows.query_output import OutputFormat
 
 __all__ = ["query", "register", "search"]
@@ -88,5 +89,5 @@ def search(
 
 def register(app: typer.Typer) -> None:
     """Add ``query`` and ``search`` to ``app`` (the ``ocrflow`` command)."""
-    app.command("query")(query)
-    app.command("search")(search)
+    app.command("query", cls=Command)(query)
+    app.command("search", cls=Command)(search)
