@@ -33,6 +33,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -195,6 +196,11 @@ class Page(Base):
     width: Mapped[int] = mapped_column(comment="Pixels.")
     height: Mapped[int] = mapped_column(comment="Pixels.")
     dpi: Mapped[int | None] = mapped_column(comment="Render resolution; NULL for images.")
+    orientation: Mapped[int | None] = mapped_column(
+        SmallInteger,
+        comment="Clockwise degrees the content was turned by (0, 90, 180, 270); "
+        "NULL: not detected.",
+    )
     status: Mapped[str] = mapped_column(String(16), default=PageStatus.PENDING.value)
     error: Mapped[str | None] = mapped_column(Text)
 

@@ -464,6 +464,7 @@ def write_page_regions(
     regions: Sequence[RegionLike],
     timings: TimingsLike | None = None,
     on_existing: Literal["replace", "skip"] = "replace",
+    orientation: int | None = None,
 ) -> bool:
     """Store one page's regions for a run, atomically and at most once per parameter set.
 
@@ -479,19 +480,25 @@ def write_page_regions(
         timings: per-stage seconds for this page.
         on_existing: ``"replace"`` an existing result for the same page and parameters, or
             ``"skip"`` writing when one exists.
+        orientation: the page's orientation as the detector found it (``PageResult.orientation``
+            with ``detect_orientation``), stored in ``pages.orientation``; None leaves it as is.
 
     Returns:
         True if the regions were written, False if skipped.
 
     Raises:
-        ValueError: unknown ``run_id`` or ``on_existing``.
+        ValueError: unknown ``run_id``, ``on_existing`` or ``orientation``.
     """
     if on_existing not in ("replace", "skip"):
         raise ValueError(f"unknown on_existing '{on_existing}': expected 'replace' or 'skip'")
+    if orientation not in (None, 0, 90, 180, 270):
+        raise ValueError(f"unknown orientation '{orientation}': expected 0, 90, 180 or 270")
     for attempt in range(1, _MAX_ATTEMPTS + 1):
         try:
             with _begin(engine) as conn:
-                return _write_page(conn, run_id, page_id, regions, timings, on_existing)
+                return _write_page(
+                    conn, run_id, page_id, regions, timings, on_existing, orientation
+                )
         except (IntegrityError, OperationalError) as error:
             if attempt == _MAX_ATTEMPTS or sqlstate(error) not in _RETRY_SQLSTATES:
                 raise
@@ -505,6 +512,7 @@ def _write_page(
     regions: Sequence[RegionLike],
     timings: TimingsLike | None,
     on_existing: str,
+    orientation: int | None = None,
 ) -> bool:
     key = conn.execute(select(runs.c.params_hash).where(runs.c.id == run_id)).scalar()
     if key is None:
@@ -536,9 +544,10 @@ def _write_page(
     rows = _region_rows(result_id, page_id, run_id, regions)
     if rows:
         _bulk_insert_regions(conn, rows)
-    conn.execute(
-        update(pages).where(pages.c.id == page_id).values(status=PageStatus.DONE.value, error=None)
-    )
+    done: dict[str, Any] = {"status": PageStatus.DONE.value, "error": None}
+    if orientation is not None:
+        done["orientation"] = orientation
+    conn.execute(update(pages).where(pages.c.id == page_id).values(**done))
     return True
 
 

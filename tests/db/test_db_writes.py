@@ -305,3 +305,18 @@ def test_server_down_mid_run_is_one_clear_error() -> None:
         writes.write_page_regions(engine, run_id=1, page_id=1, regions=make_regions(3))
     with pytest.raises(DatabaseUnavailableError):
         writes.page_done(engine, page_id=1, params_hash="0" * 64)
+
+
+def test_orientation_is_stored_on_the_page(engine: Engine) -> None:
+    run, page = new_run(engine), new_page(engine)
+    query = "SELECT orientation FROM pages WHERE id = :page"
+    assert rows(engine, query, page=page)[0][0] is None
+    writes.write_page_regions(
+        engine, run_id=run, page_id=page, regions=make_regions(2), orientation=270
+    )
+    assert rows(engine, query, page=page)[0][0] == 270
+    writes.write_page_regions(engine, run_id=run, page_id=page, regions=[])  # None: kept
+    assert rows(engine, query, page=page)[0][0] == 270
+    with pytest.raises(ValueError, match="unknown orientation '45'"):
+        writes.write_page_regions(engine, run_id=run, page_id=page, regions=[], orientation=45)
+    assert rows(engine, query, page=page)[0][0] == 270
