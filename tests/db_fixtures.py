@@ -19,6 +19,7 @@ import math
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,19 +73,25 @@ def pg_admin_url() -> str:
     return url
 
 
-@pytest.fixture(scope="session")
-def pg_url(pg_admin_url: str) -> Iterator[str]:
-    """URL of a PostgreSQL database created for this test session and dropped after it."""
-    name = f"ocrflow_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(_libpq(pg_admin_url), autocommit=True) as admin:
+@contextmanager
+def pg_database(admin_url: str, name: str) -> Iterator[str]:
+    """A PostgreSQL database for the test, dropped afterwards; yields its URL."""
+    with psycopg.connect(_libpq(admin_url), autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
-        yield make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False)
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
-        with psycopg.connect(_libpq(pg_admin_url), autocommit=True) as admin:
+        with psycopg.connect(_libpq(admin_url), autocommit=True) as admin:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_admin_url: str) -> Iterator[str]:
+    """URL of a PostgreSQL database created for this test session and dropped after it."""
+    with pg_database(pg_admin_url, f"ocrflow_test_{os.getpid()}_{uuid.uuid4().hex[:8]}") as url:
+        yield url
 
 
 def _empty_pg(url: str) -> None:

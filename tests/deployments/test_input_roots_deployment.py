@@ -28,7 +28,8 @@ from db.session import create_engine
 from flows.deploy import PREFECT_FILE, DeploySettings, deploy_env
 from ingest.roots import ROOTS_SETTING
 from tests.craft.pages import text_page
-from tests.deployments.stack import REPO_ROOT, Stack, pg_database, prefect_bound_to
+from tests.db_fixtures import pg_database
+from tests.deployments.stack import REPO_ROOT, Stack, prefect_bound_to
 from tests.deployments.test_scale_out import DEPLOY_CLI
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]

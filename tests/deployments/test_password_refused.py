@@ -21,7 +21,8 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 from prefect.exceptions import PrefectHTTPStatusError
 
-from tests.deployments.stack import PREFECT, REPO_ROOT, Stack, pg_database, prefect_bound_to
+from tests.db_fixtures import pg_database
+from tests.deployments.stack import PREFECT, REPO_ROOT, Stack, prefect_bound_to
 from tests.deployments.test_scale_out import DEPLOY_CLI
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]

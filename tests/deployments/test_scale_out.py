@@ -38,7 +38,8 @@ from db.session import create_engine
 from flows.inbox import expected_params_hash
 from flows.params import DatabaseOptions, DetectorOptions
 from tests.craft.pages import text_page
-from tests.deployments.stack import REPO_ROOT, Stack, pg_database, prefect_bound_to
+from tests.db_fixtures import pg_database
+from tests.deployments.stack import REPO_ROOT, Stack, prefect_bound_to
 from tests.flows.documents import write_pdf
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]

@@ -24,17 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-import psycopg
 import pytest
 import sqlalchemy as sa
-from psycopg import sql
 from rich.cells import cell_len
 from sqlalchemy.engine import make_url
 
 from db import migrate, writes
 from db.recognition_writes import write_region_texts
 from db.session import create_engine
-from tests.db_fixtures import BACKENDS, make_regions
+from tests.db_fixtures import BACKENDS, make_regions, pg_database
 
 OCRFLOW = Path(sys.executable).with_name("ocrflow")
 LONG_URI = "/data/scans/2026/november/customer-correspondence/acme-invoice-4711-final.pdf"
@@ -112,23 +110,11 @@ def seed(url: str) -> Results:
     return Results(url, recognised_run=runs[0], unread_run=runs[1])
 
 
-def _libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="module")
 def own_pg_database(pg_admin_url: str) -> Iterator[str]:
     """A PostgreSQL database for this module alone (the shared one is emptied per test)."""
-    name = f"ocrflow_query_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(_libpq(pg_admin_url), autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(_libpq(pg_admin_url), autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    with pg_database(pg_admin_url, f"ocrflow_query_{uuid.uuid4().hex[:10]}") as url:
+        yield url
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
