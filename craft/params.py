@@ -57,6 +57,14 @@ class DetectorParams(BaseModel):
     with_refiner: bool = Field(
         True, description="Run the LinkRefiner: text lines instead of words."
     )
+    tight_boxes: bool = Field(
+        False, description="Shrink each region to its ink on the page (same angle, words whole)."
+    )
+    detect_orientation: bool = Field(
+        False,
+        description="Find pages turned 90/180/270 degrees and detect on them upright "
+        "(regions stay in the page's pixels; a turned page costs a second pass).",
+    )
     batch_size: int = Field(1, ge=1, le=64, description="Pages per forward pass.")
     device: str = Field(
         "auto", description="'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N'."

@@ -5,16 +5,18 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from craft.backends import InferenceBackend, ScoreMaps
 from craft.blank import content_window, paste
 from craft.geometry import quad_to_region, scale_quads, size_filter
+from craft.orientation import page_orientation, regions_to_original, upright_page
 from craft.params import DetectorParams
 from craft.postprocess import detect_quads
 from craft.preprocess import Prepared, check_page, padded_size, stack_pages
+from craft.tighten import tighten_regions
 from craft.types import PageResult, Region, StageTimings
 
 __all__ = ["CraftPredictor", "ModelInfo", "maps_to_regions"]
@@ -83,7 +85,7 @@ class CraftPredictor:
         if not self.overlap or len(batches) < 2:
             for idx in batches:
                 store(idx, self._regions(*self._infer([pages[i] for i in idx])))
-            return [r for r in results if r is not None]
+            return self._finish(pages, [r for r in results if r is not None])
         # At most one batch being post-processed while the next runs: memory stays bounded
         # however far the helper falls behind.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="craft-post") as pool:
@@ -95,7 +97,41 @@ class CraftPredictor:
                 pending = (idx, pool.submit(self._regions, *inferred))
             if pending is not None:
                 store(pending[0], pending[1].result())
-        return [r for r in results if r is not None]
+        return self._finish(pages, [r for r in results if r is not None])
+
+    def _finish(self, pages: Sequence[np.ndarray], results: list[PageResult]) -> list[PageResult]:
+        """Steps that need the page's own pixels, after the score maps: orientation (a turned
+        page is detected again upright, by a twin predictor), then tight boxes."""
+        p = self.params
+        if not (p.tight_boxes or p.detect_orientation):
+            return results
+        out = []
+        for page, res in zip(pages, results, strict=True):
+            t0 = time.perf_counter()
+            if p.detect_orientation and (turned := page_orientation(page, res.regions)):
+                up = upright_page(page, turned)
+                [again] = self._upright_twin().predict([up])
+                back = regions_to_original(again.regions, turned, up.shape[1], up.shape[0])
+                t = again.timings
+                timings = StageTimings(
+                    preprocess=res.timings.preprocess + t.preprocess,
+                    forward=res.timings.forward + t.forward,
+                    refine=res.timings.refine + t.refine,
+                    postprocess=res.timings.postprocess + (time.perf_counter() - t0 - t.total),
+                )
+                out.append(replace(res, regions=tuple(back), timings=timings, orientation=turned))
+                continue
+            regions = tuple(tighten_regions(page, res.regions)) if p.tight_boxes else res.regions
+            timings = replace(
+                res.timings, postprocess=res.timings.postprocess + time.perf_counter() - t0
+            )
+            out.append(replace(res, regions=regions, timings=timings))
+        return out
+
+    def _upright_twin(self) -> CraftPredictor:
+        """This predictor without orientation detection: for pages already turned upright."""
+        params = self.params.model_copy(update={"detect_orientation": False})
+        return CraftPredictor(self.backend, params, self.info, overlap=False)
 
     def _batches(self, pages: Sequence[np.ndarray]) -> Iterable[list[int]]:
         groups: dict[tuple[int, int], list[int]] = {}

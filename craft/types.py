@@ -55,3 +55,6 @@ class PageResult:
     height: int
     regions: tuple[Region, ...]
     timings: StageTimings = field(default_factory=StageTimings)
+    # Clockwise degrees the page's content is turned by (0, 90, 180, 270): 0 unless the
+    # detector was asked to find it (``detect_orientation``); regions stay in the page's pixels.
+    orientation: int = 0
