@@ -48,6 +48,8 @@ PATHS: dict[str, tuple[str, dict]] = {
                 {}),
     "fast": ("precision 'fast': the fastest path whose boxes agree with fp32, picked per machine",
              {"precision": "fast"}),
+    "fast-onnx": ("precision 'fast' on onnxruntime: fp32 + blank skipping (the fallback path)",
+                  {"precision": "fast", "backend": "onnxruntime"}),
     "torch-fp32": ("torch fp32 with windowed post-processing", {"backend": "torch"}),
     "torch-bf16": ("torch bf16 autocast + channels_last (no strict parity)",
                    {"backend": "torch", "precision": "bf16"}),
