@@ -12,6 +12,7 @@ import numpy as np
 from craft.backends import InferenceBackend, ScoreMaps
 from craft.blank import content_window, paste
 from craft.geometry import quad_to_region, scale_quads, size_filter
+from craft.linesplit import split_lines
 from craft.orientation import page_orientation, regions_to_original, upright_page
 from craft.params import DetectorParams
 from craft.postprocess import detect_quads
@@ -226,6 +227,8 @@ def maps_to_regions(
         link_threshold=params.link_threshold,
         low_text=params.text_threshold,
     )
+    if params.split_lines:
+        boxes = split_lines(maps.text[index, :mh, :mw], boxes, params.text_threshold)
     quads = scale_quads(boxes.quads, meta.ratio)
     regions = [quad_to_region(q, s) for q, s in zip(quads, boxes.scores, strict=True)]
     return size_filter(regions, params.size_threshold)
