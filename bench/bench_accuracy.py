@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -45,6 +46,15 @@ CONFIGS: dict[str, tuple[Preset, dict[str, Any], str]] = {
     "lines": ("lines", {}, "lines"),
     "card-lines": ("default", {"with_refiner": True}, "lines"),
     "card-words": ("default", {"with_refiner": False}, "words"),
+    "card-lines-tight": ("default", {"with_refiner": True, "tight_boxes": True}, "lines"),
+    "card-words-tight": ("default", {"with_refiner": False, "tight_boxes": True}, "words"),
+    "lines-tight": ("lines", {"tight_boxes": True}, "lines"),
+    "card-lines-split": ("default", {"split_lines": True}, "lines"),
+    "card-lines-split-tight": ("default", {"split_lines": True, "tight_boxes": True}, "lines"),
+    "lines-split": ("lines", {"split_lines": True}, "lines"),
+    "lines-split-tight": ("lines", {"split_lines": True, "tight_boxes": True}, "lines"),
+    "words-orient": ("words", {"detect_orientation": True}, "words"),
+    "card-lines-orient": ("default", {"detect_orientation": True, "tight_boxes": True}, "lines"),
 }
 
 
@@ -73,7 +83,9 @@ class CachedBackend:
         maps = self.inner.run_pixels(pixels, with_refiner=True)
         self.forward_s += time.perf_counter() - t0
         assert maps.refined_link is not None
-        np.savez(path, text=maps.text, link=maps.link, refined=maps.refined_link)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, text=maps.text, link=maps.link, refined=maps.refined_link)
+        tmp.replace(path)  # atomic: a concurrent run never reads half a file
         return maps
 
 

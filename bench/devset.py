@@ -5,7 +5,8 @@ Nothing is committed but this manifest: the pages are rendered at 150 dpi with p
 (``pdftotext -bbox-layout``):
 
 - words and lines with their **font boxes** (the text layer's boxes; a line is split where the
-  gap between two words exceeds its height, as a detector splits table cells);
+  gap between two words exceeds 1.5 line heights, as a detector splits table cells, and at dot
+  leaders; punctuation belongs to its line);
 - **ink boxes**: each font box shrunk to its dark pixels on the rendered page;
 - **don't-care** regions: words with no letter or digit (bullets, rules, dot leaders), words
   with a run of dots inside (``Title.....3``) and words without ink (hidden or white text).
@@ -41,6 +42,7 @@ import numpy as np
 
 DPI = 150
 INK_LEVEL = 160  # gray value at or below which a rendered pixel is ink
+LINE_GAP = 1.5  # a gap wider than this many line heights splits a line (table cells, tabs)
 DOC = "/usr/share/doc"
 
 # (Debian package, file, pages): 25 pages of manuals, references and exam forms.
@@ -141,11 +143,11 @@ def parse_page(xhtml: str, dark: np.ndarray, scale: float) -> tuple[list[Box], l
         for box in line_words:
             x0, y0 = box.font[0]
             x1, y1 = box.font[2]
-            gap_too_big = prev_x1 is not None and x0 - prev_x1 > (y1 - y0)
-            if box.dont_care or gap_too_big:
+            leader = bool(_DOTS.search(box.text)) or box.ink is None
+            if leader or (prev_x1 is not None and x0 - prev_x1 > LINE_GAP * (y1 - y0)):
                 lines.extend(_line(segment))
                 segment = []
-            if box.dont_care:
+            if leader:
                 lines.append(box)
                 prev_x1 = None
                 continue
@@ -156,6 +158,7 @@ def parse_page(xhtml: str, dark: np.ndarray, scale: float) -> tuple[list[Box], l
 
 
 def _line(segment: list[Box]) -> list[Box]:
+    """One line from consecutive words; punctuation belongs to it, but alone is don't-care."""
     if not segment:
         return []
     inks = [b.ink for b in segment if b.ink is not None]
@@ -164,7 +167,7 @@ def _line(segment: list[Box]) -> list[Box]:
             union([b.font for b in segment]),
             union(inks) if inks else None,
             " ".join(b.text for b in segment),
-            False,
+            all(b.dont_care for b in segment),
         )
     ]
 
