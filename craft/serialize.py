@@ -22,13 +22,14 @@ def region_record(region: Region) -> dict[str, Any]:
 
 
 def page_record(source: str, page: int, result: PageResult) -> dict[str, Any]:
-    """One page: where it came from, its size, regions and per-stage seconds."""
+    """One page: where it came from, its size and orientation, regions and per-stage seconds."""
     timings = {k: round(v, 6) for k, v in asdict(result.timings).items()}
     return {
         "source": source,
         "page": page,
         "width": result.width,
         "height": result.height,
+        "orientation": result.orientation,
         "regions": [region_record(r) for r in result.regions],
         "timings": timings,
     }

@@ -104,3 +104,10 @@ def test_a_turned_page_is_detected_upright_and_reported_in_its_own_pixels(
     assert len(found) == len(expected)
     assert np.abs(np.sort(found.reshape(len(found), -1), axis=0)
                   - np.sort(expected.reshape(len(expected), -1), axis=0)).max() < 0.01  # fmt: skip
+
+
+def test_the_json_record_carries_the_orientation() -> None:
+    from craft.serialize import page_record
+    from craft.types import PageResult
+
+    assert page_record("scan.png", 1, PageResult(40, 30, (), orientation=90))["orientation"] == 90
