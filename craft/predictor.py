@@ -132,7 +132,9 @@ class CraftPredictor:
     def _upright_twin(self) -> CraftPredictor:
         """This predictor without orientation detection: for pages already turned upright."""
         params = self.params.model_copy(update={"detect_orientation": False})
-        return CraftPredictor(self.backend, params, self.info, overlap=False)
+        return CraftPredictor(
+            self.backend, params, self.info, overlap=False, blank_skip=self.blank_skip
+        )
 
     def _batches(self, pages: Sequence[np.ndarray]) -> Iterable[list[int]]:
         groups: dict[tuple[int, int], list[int]] = {}

@@ -20,8 +20,10 @@ from craft.agreement import Agreement, box_agreement
 from craft.backends import cpu_flags
 from craft.blank import HALO, Window, content_window, paste
 from craft.fast import choose_fast_path, fast_path
+from craft.orientation import page_orientation
 from craft.predictor import maps_to_regions
 from craft.preprocess import stack_pages
+from craft.tighten import tighten_regions
 from tests.craft.golden import IMAGES
 from tests.craft.pages import text_page
 
@@ -88,6 +90,7 @@ def test_predictor_records_the_concrete_choice() -> None:
     assert predictor.info.backend == expected.backend
     assert predictor.backend.precision == expected.precision
     assert predictor.blank_skip
+    assert predictor._upright_twin().blank_skip  # a turned page's second pass skips blanks too
     assert predictor.params.precision == "fast"  # the request stays what the user asked
     fp32 = craft_predictor("words", device="cpu")
     assert fp32.info.precision == "fp32" and not fp32.blank_skip
@@ -184,13 +187,19 @@ def _pages(golden_dir: Path) -> dict[str, np.ndarray]:
 
 
 def _boxes(predictor: CraftPredictor, pages: dict[str, np.ndarray]) -> dict[str, list]:
-    """Boxes per (preset, page) from one pass with the refiner per page."""
+    """Boxes per (preset, page) from one pass with the refiner per page, through each preset's
+    whole post-processing (what ``predict`` does after the maps)."""
     out: dict[str, list] = {"words": [], "default": []}
     for page in pages.values():
         maps, [meta] = predictor.score_maps([page])
         for preset in out:
             params = DetectorParams.preset(preset)  # type: ignore[arg-type]
-            out[preset].append([r.polygon for r in maps_to_regions(maps, 0, meta, params)])
+            regions = maps_to_regions(maps, 0, meta, params)
+            if params.detect_orientation:  # upright pages: no second, upright pass
+                assert page_orientation(page, regions) == 0
+            if params.tight_boxes:
+                regions = tighten_regions(page, regions)
+            out[preset].append([r.polygon for r in regions])
     return out
 
 
