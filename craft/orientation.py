@@ -45,7 +45,7 @@ Orientation = int
 MAX_REGIONS = 80  # the longest regions are enough to decide; bounds the cost on dense pages
 ELONGATED = 2.0  # long / short side from which a region's direction counts
 SIDEWAYS = 2.0  # vertical length this many times the horizontal one: the page is sideways
-UPSIDE_DOWN = -0.15  # ink-weighted vote below this: upside down (upright pages vote ~ +0.5)
+UPSIDE_DOWN = -0.15  # ink-weighted vote below this: upside down (margins: docs/accuracy.md)
 
 _ROTATE = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
 
