@@ -462,6 +462,8 @@ def ocr_documents(
     engine = open_results_database(url)
     out = Path(output_dir).resolve()
     logger.info("database %s, overlays in %s", mask_url(url), out)
+    info = predictor.info  # `fast` resolves to a concrete path here, said once per run
+    logger.info("detector: %s on %s, precision %s", info.backend, info.device, info.precision)
     _sweep_stale_runs(engine, stale_after, logger)  # killed runs free their documents
     run_id, params_hash = begin_run(
         engine, params.model_dump(mode="json"), predictor.info, flow_run.get_id()
