@@ -23,6 +23,7 @@ __all__ = [
     "LastPageOpt",
     "LinkOpt",
     "MagOpt",
+    "OrientationOpt",
     "OutputDirOpt",
     "PrecisionOpt",
     "PresetOpt",
@@ -30,7 +31,9 @@ __all__ = [
     "RefinerOpt",
     "ScoreOpt",
     "SizeOpt",
+    "SplitLinesOpt",
     "TextOpt",
+    "TightBoxesOpt",
     "VerboseOpt",
     "WidthOpt",
     "check_page_range",
@@ -47,6 +50,9 @@ DETECTOR_FLAGS = (
     "width",
     "mag_ratio",
     "refiner",
+    "split_lines",
+    "tight_boxes",
+    "detect_orientation",
     "backend",
     "precision",
     "device",
@@ -146,6 +152,33 @@ RefinerOpt = Annotated[
         "--refiner/--no-refiner", help="LinkRefiner (lines).", rich_help_panel=_D, metavar=""
     ),
 ]
+SplitLinesOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--split-lines/--no-split-lines",
+        help="Split regions holding several text lines.",
+        rich_help_panel=_D,
+        metavar=FLAG,
+    ),
+]
+TightBoxesOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--tight-boxes/--no-tight-boxes",
+        help="Shrink each region to its ink (same angle).",
+        rich_help_panel=_D,
+        metavar=FLAG,
+    ),
+]
+OrientationOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--detect-orientation/--no-detect-orientation",
+        help="Detect turned pages (90/180/270) upright.",
+        rich_help_panel=_D,
+        metavar=FLAG,
+    ),
+]
 BackendOpt = Annotated[
     str | None, typer.Option(help="auto, onnxruntime or torch.", rich_help_panel=_D)
 ]
@@ -171,6 +204,9 @@ def detector_options(
     width: int | None = None,
     mag_ratio: float | None = None,
     refiner: bool | None = None,
+    split_lines: bool | None = None,
+    tight_boxes: bool | None = None,
+    detect_orientation: bool | None = None,
     backend: str | None = None,
     precision: str | None = None,
     device: str | None = None,
@@ -186,6 +222,9 @@ def detector_options(
         "width": width,
         "mag_ratio": mag_ratio,
         "with_refiner": refiner,
+        "split_lines": split_lines,
+        "tight_boxes": tight_boxes,
+        "detect_orientation": detect_orientation,
         "backend": backend,
         "precision": precision,
         "device": device,

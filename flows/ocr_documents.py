@@ -293,7 +293,9 @@ def _process_document(
                 counter.page(document.path, page.page_number, ok=False)
             continue
         for (page, page_id), result in zip(todo, results, strict=True):
-            stored = store_page_regions.submit(engine, run_id, page_id, result)
+            stored = store_page_regions.submit(
+                engine, run_id, page_id, result, params.detect_orientation
+            )
             pending.append(stored)
             if readers is not None:
                 args = (readers, engine, run_id, page_id, page.image, result.regions)

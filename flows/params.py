@@ -124,6 +124,17 @@ class DetectorOptions(BaseModel):
     with_refiner: bool | None = Field(
         None, title="LinkRefiner", description="LinkRefiner: lines instead of words."
     )
+    split_lines: bool | None = Field(
+        None, title="Split lines", description="Split regions that hold several text lines."
+    )
+    tight_boxes: bool | None = Field(
+        None, title="Tight boxes", description="Shrink each region to its ink (same angle)."
+    )
+    detect_orientation: bool | None = Field(
+        None,
+        title="Detect orientation",
+        description="Detect pages turned 90/180/270 degrees upright (a second pass for those).",
+    )
     batch_size: int | None = Field(
         None, ge=1, le=64, title="Batch size", description="Pages per forward pass."
     )

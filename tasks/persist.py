@@ -179,10 +179,18 @@ def register_page(
 
 
 @_db_task("store-page-regions")
-def store_page_regions(engine: Engine, run_id: int, page_id: int, result: PageResult) -> bool:
-    """Replace this page's regions for the run's parameters, atomically."""
+def store_page_regions(
+    engine: Engine, run_id: int, page_id: int, result: PageResult, orientation: bool = False
+) -> bool:
+    """Replace this page's regions for the run's parameters, atomically; with ``orientation``
+    (the detector looked for it), also the page's orientation."""
     return writes.write_page_regions(
-        engine, run_id=run_id, page_id=page_id, regions=result.regions, timings=result.timings
+        engine,
+        run_id=run_id,
+        page_id=page_id,
+        regions=result.regions,
+        timings=result.timings,
+        orientation=result.orientation if orientation else None,
     )
 
 

@@ -185,7 +185,10 @@ def test_document_status_says_whether_its_pages_are_there(
     with engine.connect() as conn:
         statuses = dict(conn.execute(text("SELECT source_uri, status FROM documents")).all())
         viewed = conn.execute(text("SELECT DISTINCT document_status FROM page_summary")).all()
+        # The default preset looks for turned pages: a stored page says how it found it.
+        turned = conn.execute(text("SELECT orientation FROM pages WHERE status = 'done'")).all()
     engine.dispose()
+    assert turned == [(0,)]
     by_file = {Path(k).name: v for k, v in statuses.items()}
     assert by_file == {"mixed.pdf": "failed", "tiny.png": "failed"}  # the last run's outcome
     assert viewed == [("failed",)]
