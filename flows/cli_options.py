@@ -64,26 +64,23 @@ _D = "Detector"
 FLAG = ""
 
 
-class Command(TyperCommand):
+class _FlagHelp:
+    """Typer's ``--help`` option, shown without a ``<bool>`` placeholder (mixed into both)."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        """The help option, built by typer, with the flag metavar."""
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None:
+            option.metavar = FLAG
+        return option
+
+
+class Command(_FlagHelp, TyperCommand):
     """Typer's command whose ``--help`` row shows no ``<bool>`` placeholder either."""
 
-    def get_help_option(self, ctx: Any) -> Any:
-        """The help option, built by typer, with the flag metavar."""
-        option = super().get_help_option(ctx)
-        if option is not None:
-            option.metavar = FLAG
-        return option
 
-
-class Group(TyperGroup):
+class Group(_FlagHelp, TyperGroup):
     """Typer's command group, with the same ``--help`` row as :class:`Command`."""
-
-    def get_help_option(self, ctx: Any) -> Any:
-        """The help option, built by typer, with the flag metavar."""
-        option = super().get_help_option(ctx)
-        if option is not None:
-            option.metavar = FLAG
-        return option
 
 
 InputsArg = Annotated[
