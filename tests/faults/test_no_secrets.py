@@ -32,7 +32,6 @@ from prefect.client.schemas.filters import (
     LogFilter,
     LogFilterFlowRunId,
 )
-from prefect.settings import PREFECT_API_URL, temporary_settings
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -40,6 +39,7 @@ from db import migrate
 from db.session import create_engine
 from tests.craft.pages import text_page
 from tests.db_fixtures import _empty_pg
+from tests.deployments.stack import prefect_bound_to
 from tests.faults.support import DETECTOR_FLAGS, OCRFLOW, REPO_ROOT, prefect_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -135,7 +135,9 @@ def test_no_password_anywhere(pg_url: str, prefect_api_url: str, tmp_path: Path)
     assert record("env OCRFLOW_DATABASE_URL", _run([*run, "--no-skip"], env, tmp_path)) == 1
     # 3. A Secret block named in the parameters (what production deployments use).
     block = f"ocrflow-db-{uuid.uuid4().hex[:8]}"
-    with temporary_settings({PREFECT_API_URL: prefect_api_url}):
+    # prefect_bound_to, not bare temporary_settings: saving a block starts this process's
+    # events worker, which must not stay bound to this server for the flow tests' harness.
+    with prefect_bound_to(prefect_api_url):
         Secret(value=secret_url).save(block, overwrite=True)
     code = record(
         "secret block",
@@ -165,7 +167,7 @@ def test_no_password_anywhere(pg_url: str, prefect_api_url: str, tmp_path: Path)
     engine.dispose()
     assert len(flow_run_ids) == 3, flow_run_ids  # the dead-server run never opened a run row
     seen: dict[str, str] = {}
-    with temporary_settings({PREFECT_API_URL: prefect_api_url}), get_client(sync_client=True) as c:
+    with prefect_bound_to(prefect_api_url), get_client(sync_client=True) as c:
         runs = c.read_flow_runs(limit=200)  # this session's server: every flow run, dead one too
         assert set(flow_run_ids) <= {r.id for r in runs}
         ids = [r.id for r in runs]
