@@ -25,6 +25,18 @@ _unexpected_skips: list[str] = []
 
 
 @pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """A temporary Prefect server and database for the whole session (~15 s to start).
+
+    One for every test folder that runs flows in-process (tests/flows, tests/cli).
+    """
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
 def prefect_api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One real Prefect server for every CLI process of the session (saves ~15 s per process)."""
     from tests.faults.support import start_prefect_server

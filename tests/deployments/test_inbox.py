@@ -17,13 +17,13 @@ from prefect.flows import Flow, load_flow_from_entrypoint
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
+from cli.deploy import register
 from craft import craft_predictor
 from craft.params import DetectorParams
 from db import migrate, writes
 from db.models import DocumentStatus
 from db.session import create_engine
-from flows.cli_deploy import register
-from flows.deploy import PREFECT_FILE, PROJECT_DIR, DeploySettings, deploy_env
+from deployments.deploy import PREFECT_FILE, PROJECT_DIR, DeploySettings, deploy_env
 from flows.inbox import _settled, expected_params_hash, plan_work
 from ingest import Document, IngestOptions, discover
 from tests.craft.pages import text_page

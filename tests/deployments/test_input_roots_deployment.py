@@ -25,7 +25,7 @@ from sqlalchemy import text
 
 from db import migrate
 from db.session import create_engine
-from flows.deploy import PREFECT_FILE, DeploySettings, deploy_env
+from deployments.deploy import PREFECT_FILE, DeploySettings, deploy_env
 from ingest.roots import ROOTS_SETTING
 from tests.craft.pages import text_page
 from tests.db_fixtures import pg_database

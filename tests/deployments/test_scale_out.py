@@ -46,12 +46,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 T = TypeVar("T")
 FINAL = {StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED}
-# The project's command, mounted the way flows/cli.py mounts it.
+# The project's command, mounted the way cli/app.py mounts it.
 DEPLOY_CLI = [
     sys.executable,
     "-c",
-    "import typer; from flows.cli_deploy import register; app = typer.Typer(); "
-    "register(app); app()",
+    "import typer; from cli.deploy import register; app = typer.Typer(); register(app); app()",
     "deploy",
 ]
 
@@ -289,7 +288,7 @@ def test_inbox_on_two_workers(pg_admin_url: str, tmp_path: Path) -> None:
             assert summary.exit_code == 1  # broken.png, as on the workers
 
             # 4. The Dask task runner (local cluster) on the long PDF.
-            from flows.deploy import dask_flow
+            from deployments.deploy import dask_flow
 
             t = time.monotonic()
             dask_summary = dask_flow()(

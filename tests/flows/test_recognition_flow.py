@@ -8,8 +8,8 @@ import cv2
 import pytest
 from typer.testing import CliRunner
 
+from cli.app import app
 from db import migrate
-from flows.cli import app
 from tests.craft.pages import text_page
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")

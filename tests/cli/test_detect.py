@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
-from flows.cli_options import detector_options
+from cli.app import app
+from cli.options import detector_options
 from tests.craft.pages import text_page
 
 runner = CliRunner()

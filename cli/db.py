@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from flows.cli_options import Command, Group
+from cli.options import Command, Group
 
 __all__ = ["db_app"]
 

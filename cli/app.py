@@ -13,9 +13,9 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from flows.cli_db import db_app
-from flows.cli_deploy import register as register_deploy_commands
-from flows.cli_options import (
+from cli.db import db_app
+from cli.deploy import register as register_deploy_commands
+from cli.options import (
     FLAG,
     BackendOpt,
     BatchOpt,
@@ -44,7 +44,7 @@ from flows.cli_options import (
     detector_options,
     detector_options_from,
 )
-from flows.cli_query import register as register_query_commands
+from cli.query import register as register_query_commands
 
 app = typer.Typer(
     cls=Group,
@@ -255,8 +255,8 @@ def run(
     """  # fmt: skip
     check_page_range(first_page, last_page)
     options = detector_options_from(locals())
+    from cli.runner import NothingToRunError, run_flow_with_progress
     from db.errors import DatabaseError
-    from flows.runner import NothingToRunError, run_flow_with_progress
     from ingest import IngestOptions
 
     try:
@@ -288,8 +288,8 @@ def demo(
     ] = Path("ocrflow-output"),
 ) -> None:
     """Run the flow on the bundled samples, then show the overlays, a summary and a SQL query."""
-    from flows.query_output import print_query, print_search
-    from flows.runner import run_flow_with_progress
+    from cli.query_output import print_query, print_search
+    from cli.runner import run_flow_with_progress
     from samples import sample_paths
 
     out = output_dir.resolve()

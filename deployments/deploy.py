@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
-PREFECT_FILE = PROJECT_DIR / "deployments" / "prefect.yaml"
+PREFECT_FILE = Path(__file__).resolve().with_name("prefect.yaml")
 GPU_TAG = "gpu"  # tasks.detect.detect_pages carries it
 DEFAULT_CRON = "*/10 * * * *"
 QUIET_ENV = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false"}

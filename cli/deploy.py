@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from flows.cli_options import Command
+from cli.options import Command
 
 __all__ = ["deploy", "register", "serve"]
 
@@ -68,8 +68,8 @@ def deploy(
 
     Idempotent: run it again after changing deployments/prefect.yaml or an option.
     """
-    from flows.deploy import DeploySettings, SetUpError, set_up
-    from flows.runner import configure_prefect
+    from cli.runner import configure_prefect
+    from deployments.deploy import DeploySettings, SetUpError, set_up
 
     configure_prefect()
     settings = DeploySettings(
@@ -117,8 +117,8 @@ def serve(
     Needs a Prefect server in PREFECT_API_URL (schedules do not fire without one). Ctrl-C
     stops it and pauses the schedule.
     """
-    from flows import deploy as deploy_module
-    from flows.runner import configure_prefect
+    from cli.runner import configure_prefect
+    from deployments import deploy as deploy_module
 
     configure_prefect()
     try:

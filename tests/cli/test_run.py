@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cli.app import app
 from db import migrate
-from flows.cli import app
 from tests.flows.documents import make_inbox
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")

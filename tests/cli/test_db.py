@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from flows.cli_db import db_app
+from cli.db import db_app
 
 runner = CliRunner()
 

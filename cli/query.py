@@ -12,8 +12,8 @@ from typing import Annotated
 
 import typer
 
-from flows.cli_options import Command
-from flows.query_output import OutputFormat
+from cli.options import Command
+from cli.query_output import OutputFormat
 
 __all__ = ["query", "register", "search"]
 
@@ -50,8 +50,8 @@ def query(
 
     Exit code 0: done; 2: database missing or unreachable, or the statement refused or invalid.
     """
+    from cli.query_output import default_format, print_query
     from db.errors import DatabaseError
-    from flows.query_output import default_format, print_query
 
     try:
         print_query(database_url, sql, limit=limit, output_format=output_format or default_format())
@@ -76,8 +76,8 @@ def search(
 
     Exit code 0: found; 1: no match; 2: database missing, unreachable or without schema.
     """
+    from cli.query_output import default_format, print_search
     from db.errors import DatabaseError
-    from flows.query_output import default_format, print_search
 
     fmt = output_format or default_format()
     try:
