@@ -16,7 +16,7 @@ from craft.weights_store import WeightsError
 
 if TYPE_CHECKING:
     from craft.predictor import CraftPredictor, ModelInfo
-    from craft.zoo import craft_predictor
+    from craft.zoo import craft_predictor, weight_digests
 
 __all__ = [
     "PRESETS",
@@ -28,12 +28,14 @@ __all__ = [
     "StageTimings",
     "WeightsError",
     "craft_predictor",
+    "weight_digests",
 ]
 
 _LAZY = {
     "CraftPredictor": "craft.predictor",
     "ModelInfo": "craft.predictor",
     "craft_predictor": "craft.zoo",
+    "weight_digests": "craft.zoo",
 }
 
 

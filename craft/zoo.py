@@ -27,10 +27,29 @@ if TYPE_CHECKING:
     from craft.model import CRAFT
     from craft.refiner import RefineNet
 
-__all__ = ["clear_cache", "craft_predictor", "ensure_onnx", "load_craft", "load_refiner"]
+__all__ = [
+    "clear_cache",
+    "craft_predictor",
+    "ensure_onnx",
+    "load_craft",
+    "load_refiner",
+    "weight_digests",
+]
 
 CRAFT_WEIGHTS = "craft_mlt_25k"
 REFINER_WEIGHTS = "craft_refiner_CTW1500"
+
+
+def weight_digests(params: DetectorParams) -> tuple[str, str | None]:
+    """``(model_sha256, refiner_sha256 or None)`` of the weights ``params`` run with.
+
+    The pinned digests: every weight file is verified against them on load, so they are what
+    would run, known without loading anything. What a run records (``ModelInfo``) and what a
+    planner expects before any run (``db.writes.params_hash`` of these and the parameters)
+    both come from here.
+    """
+    refiner = WEIGHTS[REFINER_WEIGHTS].sha256 if params.with_refiner else None
+    return WEIGHTS[CRAFT_WEIGHTS].sha256, refiner
 
 
 def _load_state(path: Path) -> dict[str, torch.Tensor]:
@@ -148,11 +167,12 @@ def craft_predictor(
             fast.blank_skip,
         )
     engine = _engine(backend, device, precision, craft_path, refiner_path)
+    model_sha256, refiner_sha256 = weight_digests(params)
     info = ModelInfo(
         model=CRAFT_WEIGHTS,
-        model_sha256=WEIGHTS[CRAFT_WEIGHTS].sha256,
+        model_sha256=model_sha256,
         refiner=REFINER_WEIGHTS if params.with_refiner else None,
-        refiner_sha256=WEIGHTS[REFINER_WEIGHTS].sha256 if params.with_refiner else None,
+        refiner_sha256=refiner_sha256,
         backend=engine.name,
         device=device,
         precision=label,  # for "fast", the concrete path (e.g. bf16+crop), as runs record it
