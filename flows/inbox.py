@@ -1,12 +1,15 @@
-"""The ``ocr-inbox`` flow: sweep a folder, fan out one child flow run per new piece of work.
+"""The ``ocr-inbox`` flow: sweep a folder, fan the new work out to child flow runs.
 
 A sweep is cheap and safe to repeat (it runs on a cron): it hashes the files, asks the results
 database which documents (or page ranges) already have results for the *same* detector
-parameters and weights, asks Prefect which are already in flight, and submits one
-``ocr-documents`` run per remaining document, or per page range of a long PDF, to the work
-pool. N workers then process N documents at once. Children write idempotently (upserts, one
-result per page and parameter hash, ``skip_processed``), so a retried or duplicated child
-changes nothing.
+parameters and weights, asks Prefect which are already in flight, and submits the rest to the
+work pool as ``ocr-documents`` runs of up to ``pages_per_child`` pages each: many small
+documents packed into one run, a long PDF split into page ranges, one run per range. A child
+run pays a process start, imports and a model load (5-8 s) once for all its pages, so an inbox
+of one-page scans no longer spends most of its time starting up (docs/operations.md, "Page
+budget"). N workers process N children at once. Children write idempotently (upserts, one
+result per page and parameter hash, ``skip_processed``, per-document claims), so a retried or
+duplicated child changes nothing.
 
 No password ever becomes a parameter: children get the same ``database`` options (a Secret
 block name, or nothing so the worker's ``OCRFLOW_DATABASE_URL`` applies).
@@ -14,9 +17,10 @@ block name, or nothing so the worker's ``OCRFLOW_DATABASE_URL`` applies).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -24,12 +28,13 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.runtime import deployment, flow_run
 from pydantic import Field
-from sqlalchemy import Engine, Table, select
+from sqlalchemy import Engine
 
+from craft import weight_digests
 from craft.params import DetectorParams
 from db import page_state, writes
-from db.models import Base, DocumentStatus
-from db.session import connect
+from db.documents import known_documents
+from db.models import DocumentStatus
 from flows.params import (
     DatabaseOptions,
     DatabaseParameter,
@@ -43,34 +48,40 @@ from flows.params import (
 )
 from ingest import Document, DocumentError, IngestOptions, count_pages, discover
 from ingest.roots import check_inputs
-from tasks.names import run_name, sweep_run_name
+from tasks.names import run_name_from_parameters, sweep_run_name
 
 __all__ = [
     "CHILD_DEPLOYMENT",
     "INBOX_TAG",
+    "PAGES_PER_CHILD",
+    "ChildRun",
     "WorkItem",
-    "expected_params_hash",
     "in_flight_documents",
     "ocr_inbox",
+    "pack_children",
     "plan_work",
 ]
 
 CHILD_DEPLOYMENT = "ocr-documents/ocr-manual"
 INBOX_TAG = "ocr-inbox"  # on every child, so the UI filters the fan-out in one click
+# The page budget of a child run. A child's start-up (worker poll, process, imports, model
+# load: ~10 s on a CPU worker) is paid once per child; at 50 pages it is under a tenth of a
+# child's time on a CPU (2-3 s a page) while an inbox of 100+ pages still spreads over several
+# workers. docs/operations.md ("Page budget") has the measurements and when to change it.
+PAGES_PER_CHILD = 50
 _DOC_TAG = "ocr-doc-"  # + the first 16 hex digits of the sha256: work in flight per document
 _UNFINISHED = ("SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING")
-
-_documents: Table = Base.metadata.tables["documents"]
 
 
 @dataclass(frozen=True, slots=True)
 class WorkItem:
-    """One child flow run: a document, or pages ``first_page..last_page`` of it."""
+    """A document to process, or pages ``first_page..last_page`` of it (``pages`` of them)."""
 
     path: str
     sha256: str
     first_page: int | None = None
     last_page: int | None = None
+    pages: int = 1
 
     @property
     def key(self) -> str:
@@ -79,39 +90,53 @@ class WorkItem:
         return f"{self.sha256[:16]}{pages}"
 
     @property
+    def tag(self) -> str:
+        """The tag that marks its document in flight (per document, whatever the range)."""
+        return _DOC_TAG + self.sha256[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class ChildRun:
+    """One child flow run: whole documents, or one page range of one document."""
+
+    items: tuple[WorkItem, ...]
+
+    @property
+    def inputs(self) -> list[str]:
+        """The child's ``inputs`` parameter."""
+        return [item.path for item in self.items]
+
+    @property
+    def pages(self) -> int:
+        """Pages it reads (as counted by the sweep)."""
+        return sum(item.pages for item in self.items)
+
+    @property
+    def page_range(self) -> tuple[int | None, int | None]:
+        """The ingestion page range of a ranged child; ``(None, None)`` for whole documents."""
+        [first, *rest] = self.items
+        return (None, None) if rest else (first.first_page, first.last_page)
+
+    @property
+    def key(self) -> str:
+        """Stable name built from its items: a retried sweep's same child gets the same key."""
+        if len(self.items) == 1:
+            return self.items[0].key
+        joined = "\n".join(item.key for item in self.items)
+        return f"{len(self.items)}docs-{hashlib.sha256(joined.encode()).hexdigest()[:16]}"
+
+    @property
     def tags(self) -> list[str]:
-        """Tags of its child flow run: the fan-out, and the document it belongs to."""
-        return [INBOX_TAG, _DOC_TAG + self.sha256[:16]]
+        """The fan-out's tag and every document's: in-flight checks stay per document."""
+        return [INBOX_TAG, *dict.fromkeys(item.tag for item in self.items)]
 
 
-def expected_params_hash(params: DetectorParams) -> str:
-    """The ``params_hash`` a run with ``params`` records, without loading the model.
-
-    Same inputs as ``tasks.persist.begin_run``: the parameters as JSON plus the pinned weight
-    digests (every weight file is verified against them, so they are what would run).
-    """
-    from craft.weights_store import WEIGHTS
-    from craft.zoo import CRAFT_WEIGHTS, REFINER_WEIGHTS
-
+def _expected_params_hash(params: DetectorParams) -> str:
+    """The ``params_hash`` a run with ``params`` records (its weights' digests, no loading)."""
+    model_sha256, refiner_sha256 = weight_digests(params)
     return writes.params_hash(
-        params.model_dump(mode="json"),
-        model_sha256=WEIGHTS[CRAFT_WEIGHTS].sha256,
-        refiner_sha256=WEIGHTS[REFINER_WEIGHTS].sha256 if params.with_refiner else None,
+        params.model_dump(mode="json"), model_sha256=model_sha256, refiner_sha256=refiner_sha256
     )
-
-
-def _known_documents(engine: Engine, shas: Iterable[str]) -> dict[str, tuple[int, str]]:
-    """``sha256 -> (id, status)`` for the documents the database already has."""
-    wanted = list(shas)
-    if not wanted:
-        return {}
-    with connect(engine, read_only=True) as conn:
-        rows = conn.execute(
-            select(_documents.c.sha256, _documents.c.id, _documents.c.status).where(
-                _documents.c.sha256.in_(wanted)
-            )
-        )
-        return {str(sha): (int(i), str(status)) for sha, i, status in rows}
 
 
 def _ranges(numbers: Sequence[int], size: int) -> list[tuple[int, int]]:
@@ -133,17 +158,19 @@ def plan_work(
 ) -> tuple[list[WorkItem], list[dict[str, Any]]]:
     """What to submit, and a row per document explaining what was left out and why.
 
+    A PDF with more pages (in the ingestion range) than ``pages_per_child`` becomes one item
+    per range of that many pages; every other document is one item, with its page count.
     Skipped: documents whose every page in range has results for ``params_hash``; documents
     with a child still in flight (``in_flight`` holds sha256 prefixes: per document, not per
     range, so a sweep with another range size cannot overlap it); documents that failed as a
     whole before (a content problem: same bytes, same failure; rerun them with ``ocr-manual``).
     """
-    known = _known_documents(engine, (d.document_id for d in documents))
+    known = known_documents(engine, (d.document_id for d in documents))
     todo: list[WorkItem] = []
     skipped: list[dict[str, Any]] = []
     for doc in documents:
         row = known.get(doc.document_id)
-        if row and row[1] == DocumentStatus.FAILED.value:
+        if row and row.status == DocumentStatus.FAILED.value:
             skipped.append({"document": doc.path, "pages": "", "reason": "failed before"})
             continue
         if doc.document_id[:16] in in_flight:
@@ -151,7 +178,7 @@ def plan_work(
             continue
         split = doc.is_pdf and pages_per_child > 0
         try:
-            count = count_pages(doc, ingestion) if split or row else 1
+            count = count_pages(doc, ingestion) if pages_per_child > 0 or row else 1
         except DocumentError:
             count = 1  # let a child record the failure against the document
             split = False
@@ -159,15 +186,45 @@ def plan_work(
         numbers = list(range(first, min(ingestion.last_page or count, count) + 1)) or [first]
         for lo, hi in _ranges(numbers, pages_per_child if split else 0):
             ranged = split and (lo, hi) != (numbers[0], numbers[-1])
-            item = WorkItem(doc.path, doc.document_id, *((lo, hi) if ranged else (None, None)))
             pages = list(range(lo, hi + 1))
             if row and page_state.document_done(
-                engine, document_id=row[0], page_numbers=pages, params_hash=params_hash
+                engine, document_id=row.id, page_numbers=pages, params_hash=params_hash
             ):
                 skipped.append({"document": doc.path, "pages": f"{lo}-{hi}", "reason": "done"})
-            else:
-                todo.append(item)
+                continue
+            todo.append(
+                WorkItem(
+                    doc.path,
+                    doc.document_id,
+                    first_page=lo if ranged else None,
+                    last_page=hi if ranged else None,
+                    pages=len(pages),
+                )
+            )
     return todo, skipped
+
+
+def pack_children(items: Sequence[WorkItem], pages_per_child: int) -> list[ChildRun]:
+    """Group whole documents, in order, into children of at most ``pages_per_child`` pages.
+
+    A page range is a child of its own (its range is the child's ingestion range, which
+    would apply to every input). A document over the budget on its own (a long TIFF) is one
+    child. 0 = one child per item. Deterministic: the same items give the same children,
+    hence the same idempotency keys.
+    """
+    children: list[ChildRun] = []
+    bin_: list[WorkItem] = []
+    for item in items:
+        if item.first_page is not None or pages_per_child == 0:
+            children.append(ChildRun((item,)))
+            continue
+        if bin_ and sum(i.pages for i in bin_) + item.pages > pages_per_child:
+            children.append(ChildRun(tuple(bin_)))
+            bin_ = []
+        bin_.append(item)
+    if bin_:
+        children.append(ChildRun(tuple(bin_)))
+    return children
 
 
 def in_flight_documents(deployment: str) -> set[str]:
@@ -223,7 +280,7 @@ def _settled(documents: list[Document], seconds: float) -> tuple[list[Document],
 
 
 def _child_parameters(
-    item: WorkItem,
+    child: ChildRun,
     *,
     detector: DetectorOptions,
     ingestion: IngestOptions,
@@ -232,12 +289,11 @@ def _child_parameters(
     recognition: RecognitionOptions,
     output_dir: str,
 ) -> dict[str, Any]:
-    if item.first_page is not None:
-        ingestion = ingestion.model_copy(
-            update={"first_page": item.first_page, "last_page": item.last_page}
-        )
+    first_page, last_page = child.page_range
+    if first_page is not None:
+        ingestion = ingestion.model_copy(update={"first_page": first_page, "last_page": last_page})
     return {
-        "inputs": [item.path],
+        "inputs": child.inputs,
         "detector": detector.model_dump(mode="json", exclude_none=True),
         "ingestion": ingestion.model_dump(mode="json", exclude_none=True),
         "database": database.model_dump(mode="json", exclude_none=True),
@@ -251,10 +307,11 @@ def _child_parameters(
 def _sweep_rows(
     submitted: list[dict[str, Any]], skipped: list[dict[str, Any]]
 ) -> list[dict[str, str]]:
-    """The sweep's artifact: what was submitted and what was left out, and why."""
+    """The sweep's artifact: a row per document submitted (and its child), or left out and why."""
     rows = [
-        {"document": s["document"], "action": "submitted", "flow_run": s["flow_run"]}
+        {"document": doc, "action": "submitted", "flow_run": s["flow_run"]}
         for s in submitted
+        for doc in s["documents"]
     ]
     rows += [
         {
@@ -276,11 +333,11 @@ def ocr_inbox(
     overlay: OverlayParameter = OverlayOptions(),  # noqa: B008
     recognition: RecognitionParameter = RecognitionOptions(),  # noqa: B008
     output_dir: str = "ocrflow-output",
-    pages_per_child: Annotated[int, Field(ge=0)] = 0,
+    pages_per_child: Annotated[int, Field(ge=0)] = PAGES_PER_CHILD,
     settle_seconds: Annotated[float, Field(ge=0)] = 10.0,
     child_deployment: str = CHILD_DEPLOYMENT,
 ) -> list[dict[str, Any]]:
-    """Submit one ``ocr-documents`` run per document (or page range) not yet processed.
+    """Submit ``ocr-documents`` runs of up to ``pages_per_child`` pages for the new work.
 
     Args:
         inbox: Folder to sweep (recursively); must be the same path on every worker.
@@ -292,13 +349,15 @@ def ocr_inbox(
         recognition: Passed to every child ("processed" is about detection only: pages
             detected without recognition count as done).
         output_dir: Overlay folder for every child (absolute, or relative to the project).
-        pages_per_child: Page-range size for long PDFs; 0 = one child per document.
+        pages_per_child: Page budget of a child run: small documents are packed together up
+            to it, a longer PDF is split into page ranges of this size; 0 = one child per
+            document. Each child pays ~10 s of start-up once for all its pages.
         settle_seconds: Leave files modified more recently than this for the next sweep, so
             a file still being copied in is not taken (and recorded) as a broken one.
         child_deployment: The deployment children run as (``flow/deployment``).
 
     Returns:
-        One row per submitted child: document, pages, flow run name and id.
+        One row per submitted child: its documents, pages, key, flow run name and id.
     """
     from prefect.client.schemas.objects import FlowRun
     from prefect.deployments import run_deployment
@@ -322,7 +381,7 @@ def ocr_inbox(
         todo, skipped = plan_work(
             engine,
             documents,
-            params_hash=expected_params_hash(detector.resolve()),
+            params_hash=_expected_params_hash(detector.resolve()),
             ingestion=ingestion,
             pages_per_child=pages_per_child,
             in_flight=in_flight,
@@ -332,38 +391,46 @@ def ocr_inbox(
     skipped += [{"document": d.path, "pages": "", "reason": "still arriving"} for d in arriving]
     parent = flow_run.get_id() or "local"
     submitted: list[dict[str, Any]] = []
-    for item in todo:
-        child = run_deployment(
+    for child in pack_children(todo, pages_per_child):
+        parameters = _child_parameters(
+            child,
+            detector=detector,
+            ingestion=ingestion,
+            database=database,
+            overlay=overlay,
+            recognition=recognition,
+            output_dir=output_dir,
+        )
+        run = run_deployment(
             name=child_deployment,
-            parameters=_child_parameters(
-                item,
-                detector=detector,
-                ingestion=ingestion,
-                database=database,
-                overlay=overlay,
-                recognition=recognition,
-                output_dir=output_dir,
-            ),
-            # As the child will name itself when it starts: memo.jpg, long.pdf p1-20.
-            flow_run_name=run_name([item.path], item.first_page, item.last_page),
-            tags=item.tags,
+            parameters=parameters,
+            # As the child will name itself: memo.jpg, long.pdf p1-20, 12 documents.
+            flow_run_name=run_name_from_parameters(parameters),
+            tags=child.tags,
             # A retried sweep re-submits the same keys: the server hands back the same runs.
-            idempotency_key=f"{parent}:{item.key}",
+            idempotency_key=f"{parent}:{child.key}",
             timeout=0,  # fan out; the workers pick the runs up
         )
-        assert isinstance(child, FlowRun)  # sync context: never a coroutine
+        assert isinstance(run, FlowRun)  # sync context: never a coroutine
         submitted.append(
-            {"document": item.path, "item": item.key, "flow_run": child.name, "id": str(child.id)}
+            {
+                "documents": child.inputs,
+                "pages": child.pages,
+                "item": child.key,
+                "flow_run": run.name,
+                "id": str(run.id),
+            }
         )
     logger.info(
-        "%d documents: %d child runs submitted, %d items skipped",
+        "%d documents: %d items in %d child runs submitted, %d items skipped",
         len(documents),
+        len(todo),
         len(submitted),
         len(skipped),
     )
     create_table_artifact(
         key="ocr-inbox",
         table=_sweep_rows(submitted, skipped),
-        description=f"Sweep of {inbox}: {len(submitted)} submitted, {len(skipped)} skipped",
+        description=f"Sweep of {inbox}: {len(submitted)} child runs, {len(skipped)} skipped",
     )
     return submitted

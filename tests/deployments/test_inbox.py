@@ -1,5 +1,6 @@
-"""The inbox's planning (what to submit, what to skip) and the deployment files, without a
-server: the parameter hash matches the flow's, and plans hold on SQLite and PostgreSQL."""
+"""The inbox's planning (what to submit, what to skip, how it is packed into child runs) and
+the deployment files, without a server: the parameter hash the inbox expects is the one a run
+records, and plans hold on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -24,7 +25,18 @@ from db import migrate, writes
 from db.models import DocumentStatus
 from db.session import create_engine
 from deployments.deploy import PREFECT_FILE, PROJECT_DIR, DeploySettings, deploy_env
-from flows.inbox import _settled, expected_params_hash, plan_work
+from flows.inbox import (
+    INBOX_TAG,
+    PAGES_PER_CHILD,
+    ChildRun,
+    WorkItem,
+    _child_parameters,
+    _expected_params_hash,
+    _settled,
+    pack_children,
+    plan_work,
+)
+from flows.params import DatabaseOptions, DetectorOptions, OverlayOptions, RecognitionOptions
 from ingest import Document, IngestOptions, discover
 from tests.craft.pages import text_page
 from tests.db_fixtures import make_regions
@@ -50,16 +62,32 @@ def docs(tmp_path: Path) -> dict[str, Document]:
     return {Path(d.path).name: d for d in found}
 
 
-@pytest.mark.parametrize("preset", ["default", "words"])
-def test_params_hash_matches_the_flow(preset: str) -> None:
-    params = DetectorParams.preset(preset, device="cpu")  # type: ignore[arg-type]
-    info = craft_predictor(params=params).info  # what begin_run hashes
-    flow_hash = writes.params_hash(
-        params.model_dump(mode="json"),
+@pytest.mark.parametrize(
+    "params",
+    [
+        DetectorParams.preset("default", device="cpu"),
+        DetectorParams.preset("words", device="cpu", precision="fast"),
+        DetectorParams(device="cpu", with_refiner=False),
+    ],
+    ids=["default", "words-fast", "no-refiner"],
+)
+def test_expected_hash_is_what_a_run_records(engine: Engine, params: DetectorParams) -> None:
+    """The inbox's hash (no model loaded) equals the one a run stores: a run records the
+    loaded predictor's weights (``ModelInfo``) with its parameters, as here."""
+    info = craft_predictor(params=params).info
+    run_id = writes.start_run(
+        engine,
+        params=params.model_dump(mode="json"),
+        model_name=info.model,
         model_sha256=info.model_sha256,
+        refiner_name=info.refiner,
         refiner_sha256=info.refiner_sha256,
+        device=info.device,
+        precision=info.precision,
     )
-    assert expected_params_hash(params) == flow_hash
+    recorded = writes.run_params_hash(engine, run_id)
+    assert _expected_params_hash(params) == recorded
+    assert _expected_params_hash(params.model_copy(update={"text_threshold": 0.5})) != recorded
 
 
 def _mark_done(engine: Engine, doc: Document, pages: range, params: DetectorParams) -> None:
@@ -92,7 +120,7 @@ def expected_sha(name: str) -> str:
 
 
 def test_plan_new_documents_and_page_ranges(engine: Engine, docs: dict[str, Document]) -> None:
-    key = expected_params_hash(DetectorParams())
+    key = _expected_params_hash(DetectorParams())
     todo, skipped = plan_work(
         engine,
         list(docs.values()),
@@ -101,16 +129,84 @@ def test_plan_new_documents_and_page_ranges(engine: Engine, docs: dict[str, Docu
         pages_per_child=2,
         in_flight=set(),
     )
-    ranges = sorted((Path(w.path).name, w.first_page, w.last_page) for w in todo)
+    ranges = sorted((Path(w.path).name, w.first_page, w.last_page, w.pages) for w in todo)
     assert ranges == [
-        ("a.png", None, None),
-        ("five.pdf", 1, 2),
-        ("five.pdf", 3, 4),
-        ("five.pdf", 5, 5),
-        ("two.pdf", None, None),  # fits in one range: the whole document
+        ("a.png", None, None, 1),
+        ("five.pdf", 1, 2, 2),
+        ("five.pdf", 3, 4, 2),
+        ("five.pdf", 5, 5, 1),
+        ("two.pdf", None, None, 2),  # fits in one range: the whole document
     ]
     assert skipped == []
     assert len({w.key for w in todo}) == 5
+
+
+def test_small_documents_share_one_child(engine: Engine, docs: dict[str, Document]) -> None:
+    """At the default budget the three documents (8 pages) are one child reading all three."""
+    todo, _ = plan_work(
+        engine,
+        list(docs.values()),
+        params_hash=_expected_params_hash(DetectorParams()),
+        ingestion=IngestOptions(),
+        pages_per_child=PAGES_PER_CHILD,
+        in_flight=set(),
+    )
+    [child] = pack_children(todo, PAGES_PER_CHILD)
+    assert sorted(child.inputs) == sorted(d.path for d in docs.values())
+    assert child.pages == 8 and child.page_range == (None, None)
+    assert sorted(child.tags) == sorted(
+        [INBOX_TAG] + ["ocr-doc-" + d.document_id[:16] for d in docs.values()]
+    )
+
+
+def _item(name: str, pages: int = 1, first: int | None = None, last: int | None = None) -> WorkItem:
+    return WorkItem(f"/in/{name}", (name * 64)[:64], first, last, pages)
+
+
+def test_pack_children_fills_the_page_budget_in_order() -> None:
+    a, b, c, d = _item("a"), _item("b"), _item("c", 2), _item("d")
+    ranged = _item("r", 2, 1, 2)
+    tiff = _item("t", 3)  # over the budget on its own: still one child
+    items = [a, b, c, ranged, d, tiff]
+    children = pack_children(items, 2)
+    assert [c.items for c in children] == [(a, b), (ranged,), (c,), (d,), (tiff,)]
+    assert [c.pages for c in children] == [2, 2, 2, 1, 3]
+    assert children[1].page_range == (1, 2)  # only a ranged child carries a range
+    assert all(c.page_range == (None, None) for i, c in enumerate(children) if i != 1)
+    assert children[0].tags == [INBOX_TAG, a.tag, b.tag]
+    assert children[0].inputs == ["/in/a", "/in/b"]
+    # 0: one child per item, as before packing existed.
+    assert [c.items for c in pack_children(items, 0)] == [(i,) for i in items]
+
+
+def test_child_keys_are_stable_and_distinct() -> None:
+    """A retried sweep rebuilds the same children with the same idempotency keys; no two
+    different children share one (one item's key is its own, as before packing)."""
+    items = [_item(n) for n in "abcdef"]
+    keys = [c.key for c in pack_children(items, 2)]
+    assert keys == [c.key for c in pack_children(list(items), 2)]
+    assert len(set(keys)) == 3
+    others = {c.key for c in pack_children(items, 3)} | {c.key for c in pack_children(items, 0)}
+    assert not set(keys) & others
+    assert ChildRun((items[0],)).key == items[0].key
+
+
+def test_child_parameters_carry_a_range_only_for_a_ranged_child() -> None:
+    common: dict[str, Any] = {
+        "detector": DetectorOptions(),
+        "ingestion": IngestOptions(dpi=200),
+        "database": DatabaseOptions(),
+        "overlay": OverlayOptions(),
+        "recognition": RecognitionOptions(),
+        "output_dir": "out",
+    }
+    packed = _child_parameters(ChildRun((_item("a"), _item("b", 2))), **common)
+    assert packed["inputs"] == ["/in/a", "/in/b"]
+    assert packed["ingestion"].get("first_page") is None and packed["ingestion"]["dpi"] == 200
+    ranged = _child_parameters(ChildRun((_item("r", 20, 21, 40),)), **common)
+    assert ranged["inputs"] == ["/in/r"]
+    assert (ranged["ingestion"]["first_page"], ranged["ingestion"]["last_page"]) == (21, 40)
+    assert ranged["skip_processed"] is True
 
 
 def test_plan_skips_done_running_and_failed(engine: Engine, docs: dict[str, Document]) -> None:
@@ -125,7 +221,7 @@ def test_plan_skips_done_running_and_failed(engine: Engine, docs: dict[str, Docu
     todo, skipped = plan_work(
         engine,
         list(docs.values()),
-        params_hash=expected_params_hash(params),
+        params_hash=_expected_params_hash(params),
         ingestion=IngestOptions(),
         pages_per_child=2,
         in_flight=set(),
@@ -145,7 +241,7 @@ def test_plan_skips_done_running_and_failed(engine: Engine, docs: dict[str, Docu
     todo, skipped = plan_work(
         engine,
         [docs["two.pdf"], docs["five.pdf"]],
-        params_hash=expected_params_hash(DetectorParams.preset("words")),
+        params_hash=_expected_params_hash(DetectorParams.preset("words")),
         ingestion=IngestOptions(),
         pages_per_child=0,
         in_flight={docs["five.pdf"].document_id[:16]},

@@ -1,10 +1,11 @@
 """The whole production path on this machine: a real Prefect server on PostgreSQL, the project's
 own ``deploy`` command, two process workers, an inbox swept manually and by its schedule.
 
-Asserts that every document is processed exactly once (one child flow run per document or
-page range, one result per page), that the regions equal a single-process run of the same
-flow, that the Dask task runner gives the same regions, and that runs and artifacts are
-visible through the Prefect API. Everything it starts it stops, workers first.
+Asserts that every document is processed exactly once (small documents packed into child
+runs up to the page budget, a long PDF split into page ranges, one result per page), that the
+regions equal a single-process run of the same flow, that the Dask task runner gives the same
+regions, and that runs and artifacts are visible through the Prefect API. Everything it
+starts it stops, workers first.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from sqlalchemy import text
 
 from db import migrate
 from db.session import create_engine
-from flows.inbox import expected_params_hash
+from flows.inbox import _expected_params_hash
 from flows.params import DatabaseOptions, DetectorOptions
 from tests.craft.pages import text_page
 from tests.db_fixtures import pg_database
@@ -60,7 +61,11 @@ DPI = 150  # the flow's default: PDF pages render at exactly SIZE
 
 
 def make_batch_a(folder: Path) -> list[Path]:
-    """A 2-page letter, a receipt photo, a truncated PNG and a 5-page PDF (three ranges of 2)."""
+    """A 2-page letter, a receipt photo, a truncated PNG and a 5-page PDF.
+
+    At 3 pages a child: the truncated PNG and the letter share one, the PDF is two ranges (1-3,
+    4-5), the receipt is alone (it does not fit beside the other two).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     letter = write_pdf(
         folder / "letter.pdf",
@@ -206,24 +211,37 @@ def test_inbox_on_two_workers(pg_admin_url: str, tmp_path: Path) -> None:
             stack.start_worker("ocr-cpu", "w1", worker_env)
             stack.start_worker("ocr-cpu", "w2", worker_env)
 
-            # 1. A manual sweep (as from the UI) fans batch A out: 1 + 1 + 1 + 3 ranges.
+            # 1. A manual sweep (as from the UI) fans batch A out at 3 pages a child: the
+            # broken PNG and the letter in one, the long PDF in two ranges, the receipt alone.
             t = time.monotonic()
             trigger = run_deployment(
-                "ocr-inbox/ocr-inbox", parameters={"pages_per_child": 2}, timeout=0
+                "ocr-inbox/ocr-inbox", parameters={"pages_per_child": 3}, timeout=0
             )
             assert isinstance(trigger, FlowRun)
             children_a = wait_for(
-                lambda: all_final(runs_of(client, child.id), 6), 300, "batch A", stack
+                lambda: all_final(runs_of(client, child.id), 4), 300, "batch A", stack
             )
-            figures["batch A (6 child runs, 2 workers) s"] = time.monotonic() - t
-            assert [r.state_type for r in children_a] == [StateType.COMPLETED] * 6
+            figures["batch A (4 child runs, 2 workers) s"] = time.monotonic() - t
+            assert [r.state_type for r in children_a] == [StateType.COMPLETED] * 4
+            inputs_a = sorted(
+                (r.name, sorted(Path(p).name for p in r.parameters["inputs"])) for r in children_a
+            )
+            assert inputs_a == [
+                ("2 documents", ["broken.png", "letter.pdf"]),
+                ("long.pdf p1-3", ["long.pdf"]),
+                ("long.pdf p4-5", ["long.pdf"]),
+                ("receipt.png", ["receipt.png"]),
+            ]
+            packed = next(r for r in children_a if r.name == "2 documents")
+            assert len([t for t in packed.tags if t.startswith("ocr-doc-")]) == 2
             assert client.read_flow_run(trigger.id).state_type == StateType.COMPLETED
             assert all(c.parent_task_run_id is not None for c in children_a)  # linked in the UI
             # Recorded, not asserted: whether two children overlap depends on when each worker
             # polls and on machine load; what must hold is asserted above and below.
             figures["max child runs at once"] = max_overlap(children_a)
 
-            # 2. Every minute now: a scheduled sweep picks up only batch B.
+            # 2. Every minute now: a scheduled sweep picks up only batch B, in one child (the
+            # deployment's page budget holds both).
             assert "work pool ocr-cpu: exists" in deploy("* * * * *", "redeploy")
             assert client.read_deployment(sweep.id).schedules[0].schedule.cron == "* * * * *"  # type: ignore[union-attr]
             batch_b = make_batch_b(inbox)
@@ -232,11 +250,11 @@ def test_inbox_on_two_workers(pg_admin_url: str, tmp_path: Path) -> None:
                 os.utime(path, (copied, copied))
             t = time.monotonic()
             children = wait_for(
-                lambda: all_final(runs_of(client, child.id), 8), 200, "batch B", stack
+                lambda: all_final(runs_of(client, child.id), 5), 200, "batch B", stack
             )
             figures["drop to batch B done s"] = time.monotonic() - t
             client.pause_deployment(sweep.id)
-            assert [r.state_type for r in children] == [StateType.COMPLETED] * 8
+            assert [r.state_type for r in children] == [StateType.COMPLETED] * 5
             first_ids = {r.id for r in children_a}
             parents: set[uuid.UUID | None] = set()
             for r in children:
@@ -253,9 +271,11 @@ def test_inbox_on_two_workers(pg_admin_url: str, tmp_path: Path) -> None:
                 fired.start_time - fired.expected_start_time
             ).total_seconds()
 
-            # Exactly once: one child per document (three for the split PDF), nothing more.
+            # Exactly once: one child per document (two for the split PDF), nothing more.
+            [child_b] = [r for r in children if r.id not in first_ids]
+            assert child_b.name == "2 documents"
             per_doc = Counter(t for r in children for t in r.tags if t.startswith("ocr-doc-"))
-            assert sorted(per_doc.values()) == [1, 1, 1, 1, 1, 3]
+            assert sorted(per_doc.values()) == [1, 1, 1, 1, 1, 2]
             sweeps = runs_of(client, sweep.id)
             assert sum(1 for r in sweeps if r.state_type == StateType.COMPLETED) >= 2
 
@@ -314,8 +334,8 @@ def test_inbox_on_two_workers(pg_admin_url: str, tmp_path: Path) -> None:
         assert len([p for p in per_page if p[1] == 1]) == pages_done
         assert all(p[1] == 1 for p in per_page if p[1])  # never twice
         hashes = {p[2] for p in per_page if p[1]}
-        assert hashes == {expected_params_hash(DetectorOptions().resolve())}
-        assert scalar_rows(results, "SELECT count(*) FROM runs") == [(8,)]
+        assert hashes == {_expected_params_hash(DetectorOptions().resolve())}
+        assert scalar_rows(results, "SELECT count(*) FROM runs") == [(5,)]  # one per child
         statuses = dict(scalar_rows(results, "SELECT source_uri, status FROM documents"))
         assert statuses[str(inbox / "broken.png")] == "failed"
         assert len(statuses) == len(batch_a) + len(batch_b)
