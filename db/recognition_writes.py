@@ -18,9 +18,9 @@ from typing import Any, Protocol
 from sqlalchemy import Engine, and_, exists, select, text
 
 from db.session import connect
-from db.writes import page_results, regions, runs
+from db.writes import page_results, pages, regions, runs
 
-__all__ = ["TextLike", "pages_without_text", "write_region_texts"]
+__all__ = ["TextLike", "pages_to_reread", "pages_without_text", "write_region_texts"]
 
 
 class TextLike(Protocol):
@@ -134,3 +134,17 @@ def pages_without_text(engine: Engine, run_id: int) -> list[int]:
     )
     with connect(engine, read_only=True) as conn:
         return [int(pid) for pid in conn.execute(query).scalars()]
+
+
+def pages_to_reread(engine: Engine, run_id: int) -> dict[int, int]:
+    """:func:`pages_without_text` as ``page id -> document id``.
+
+    A run killed between a page's region write and its text write leaves such pages; with
+    recognition on they are not "done" and are detected and read again.
+    """
+    ids = pages_without_text(engine, run_id)
+    if not ids:
+        return {}
+    with connect(engine, read_only=True) as conn:
+        rows = conn.execute(select(pages.c.id, pages.c.document_id).where(pages.c.id.in_(ids)))
+        return {int(page): int(doc) for page, doc in rows}

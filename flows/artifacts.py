@@ -5,7 +5,7 @@ are few and fixed (``ocr-progress``, ``ocr-documents``; each run adds a version)
 per-document cards are unkeyed artifacts of their flow run (its Artifacts tab), however many
 documents an inbox brings. Full-size overlays stay on disk and are named by path, as text: a
 ``file://`` link opens nothing from the UI's page, and the card's thumbnail is embedded (its
-data URI is bounded by ``tasks.render.MAX_DATA_URI_BYTES``, as Prefect stores artifacts in its
+data URI is bounded by ``pipeline.render.MAX_DATA_URI_BYTES``, as Prefect stores artifacts in its
 database).
 """
 

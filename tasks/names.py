@@ -12,6 +12,7 @@ from pathlib import PurePath
 from typing import Any
 
 __all__ = [
+    "batch_label",
     "document_label",
     "flow_run_name",
     "options_label",
@@ -44,6 +45,17 @@ def _base(path: str) -> str:
 def document_label(path: str, first_page: int | None = None, last_page: int | None = None) -> str:
     """A document and its page range: ``report.pdf p1-4``, or just ``memo.jpg``."""
     return " ".join(filter(None, (_base(path), page_range_label(first_page, last_page))))
+
+
+def batch_label(pages: Sequence[tuple[str, int]]) -> str:
+    """A detection batch by its pages (``source, page number``), documents in batch order:
+    ``report.pdf p1-4``, ``letter.pdf p2, memo.png p1``, ``a.png p1, b.png p1 +3 documents``."""
+    by_source: dict[str, list[int]] = {}
+    for source, number in pages:
+        by_source.setdefault(source, []).append(number)
+    parts = [document_label(src, min(ns), max(ns)) for src, ns in by_source.items()]
+    more = len(parts) - 2
+    return ", ".join(parts[:2]) + (f" +{more} document{'s' * (more > 1)}" if more > 0 else "")
 
 
 def run_name(

@@ -10,13 +10,13 @@ after its retries and took the whole run down.
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 from sqlalchemy import Engine, text
 
-from db import page_state, writes
+from db import claims, page_state, writes
 from db.session import create_engine
-from flows.ocr_documents import _heartbeat
 
 
 def test_never_rendered_page_failure_is_recorded(engine: Engine) -> None:
@@ -37,8 +37,14 @@ def test_heartbeat_is_best_effort_when_the_database_is_down(
 ) -> None:
     """A beat that lands while PostgreSQL restarts is skipped with a warning, not a failed run."""
     down = create_engine("postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=1")
+    caplog.set_level(logging.WARNING, logger="db.claims")
+    beat = claims.RunHeartbeat(down, 1, interval=0.05).start()
     try:
-        _heartbeat(down, 1, logging.getLogger("ocrflow.test"))
+        deadline = time.monotonic() + 30
+        while "heartbeat skipped" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
     finally:
+        beat.stop()
         down.dispose()
     assert "heartbeat skipped" in caplog.text
+    assert beat.beats == 0

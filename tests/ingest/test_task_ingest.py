@@ -1,4 +1,5 @@
-"""The Prefect task wrappers return errors as results (run with ``.fn``: no server needed)."""
+"""Discovery (a Prefect task, run with ``.fn``: no server needed), page counts and slices
+return errors as results."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from ingest import (
     PageRenderError,
     UnsupportedFormatError,
 )
+from pipeline.rasterize import load_slice
+from pipeline.run import count_selected_pages
 from tests.ingest.builders import PdfPage, make_pdf
 
 tasks_ingest = pytest.importorskip("tasks.ingest", reason="prefect is not installed")
@@ -27,8 +30,8 @@ def test_tasks_return_pages_and_errors_for_a_mixed_batch(write, tmp_path: Path) 
     assert [type(f) for f in found] == [UnsupportedFormatError, Document, Document]
     ok, zero = found[1], found[2]
     opts = IngestOptions(dpi=36)
-    assert tasks_ingest.count_document_pages.fn(ok, opts) == 2
-    assert isinstance(tasks_ingest.count_document_pages.fn(zero, opts), NoPagesError)
-    assert [type(p) for p in tasks_ingest.load_pages.fn(ok, opts)] == [Page, PageRenderError]
-    (error,) = tasks_ingest.load_pages.fn(zero, opts)
+    assert count_selected_pages(ok, opts) == 2
+    assert isinstance(count_selected_pages(zero, opts), NoPagesError)
+    assert [type(p) for p in load_slice(ok, opts).items] == [Page, PageRenderError]
+    (error,) = load_slice(zero, opts).items
     assert isinstance(error, NoPagesError)

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from ingest import Document, IngestOptions, Page
+from ingest import IngestOptions
 from tasks.detect import detect_pages
-from tasks.ingest import count_document_pages, discover_documents, load_pages
+from tasks.ingest import discover_documents
 from tasks.names import (
+    batch_label,
     document_label,
     page_range_label,
     run_name,
     run_name_from_parameters,
     sweep_name,
 )
-from tasks.persist import claim_document, register_page
-from tasks.render import render_overlay
 
 
 @pytest.mark.parametrize(
@@ -66,21 +64,21 @@ def _name(task: Any, **parameters: Any) -> str:
 
 
 def test_task_run_names_say_which_document_and_pages() -> None:
-    doc = Document("ab" * 32, "/srv/inbox/report.pdf", "application/pdf", 1234)
     image = np.zeros((8, 8, 3), np.uint8)
-    page = Page(doc.document_id, doc.path, 3, image)
-    slice_ = IngestOptions(first_page=5, last_page=8)
     assert _name(discover_documents, inputs=["/srv/inbox/"]) == "discover inbox/"
-    assert _name(count_document_pages, document=doc) == "count pages report.pdf"
-    assert _name(load_pages, document=doc, options=slice_) == "load report.pdf p5-8"
-    assert _name(load_pages, document=doc, options=None) == "load report.pdf"
     assert _name(detect_pages, images=[image] * 4, label="report.pdf p5-8") == (
         "detect report.pdf p5-8"
     )
     assert _name(detect_pages, images=[image] * 4, label="") == "detect 4 pages"
-    assert _name(claim_document, document=doc) == "claim report.pdf"
-    assert _name(register_page, page=page) == "register report.pdf p3"
-    overlay = Path("/out/report-abababab/page-0003.png")
-    assert _name(render_overlay, path=overlay) == "render report-abababab/page-0003.png"
     # A name never fails its task: missing arguments leave the verb alone.
-    assert _name(load_pages) == "load"
+    assert _name(detect_pages) == "detect"
+
+
+def test_batch_label_names_the_documents_of_a_cross_document_batch() -> None:
+    assert batch_label([("/srv/inbox/report.pdf", 5), ("/srv/inbox/report.pdf", 8)]) == (
+        "report.pdf p5-8"
+    )
+    assert batch_label([("a/letter.pdf", 2), ("b/memo.png", 1)]) == "letter.pdf p2, memo.png p1"
+    four = [(f"/in/{c}.png", 1) for c in "abcd"]
+    assert batch_label(four) == "a.png p1, b.png p1 +2 documents"
+    assert batch_label(four[:3]) == "a.png p1, b.png p1 +1 document"

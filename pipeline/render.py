@@ -1,4 +1,4 @@
-"""Overlay task: green rotated boxes on the page, full size to disk, small thumbnail inline.
+"""Overlays for review: green rotated boxes on the page, full size to disk, a small thumbnail.
 
 Full-size overlays stay on disk (artifacts stored in Prefect's database must stay small); the
 thumbnail is a JPEG data URI sized to stay well under 200 KB so the UI can show it inline.
@@ -12,14 +12,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from craft import Region
 from craft.overlay import draw_regions, thumbnail
-from tasks.names import task_run_namer
+from ingest import Document
 
-__all__ = ["MAX_DATA_URI_BYTES", "Overlay", "jpeg_data_uri", "render_overlay"]
+__all__ = ["MAX_DATA_URI_BYTES", "Overlay", "jpeg_data_uri", "overlay_name", "render_overlay"]
 
 MAX_DATA_URI_BYTES = 150_000
 
@@ -30,6 +28,12 @@ class Overlay:
 
     path: Path | None
     thumbnail_uri: str | None
+
+
+def overlay_name(document: Document, page_number: int, image_format: str) -> str:
+    """``<stem>-<hash8>/page-0001.png``: one folder per document, named so a person finds it."""
+    stem = Path(document.path).stem
+    return f"{stem}-{document.document_id[:8]}/page-{page_number:04d}.{image_format}"
 
 
 def jpeg_data_uri(image: np.ndarray, max_side: int, limit: int = MAX_DATA_URI_BYTES) -> str:
@@ -45,16 +49,6 @@ def jpeg_data_uri(image: np.ndarray, max_side: int, limit: int = MAX_DATA_URI_BY
         side, quality = int(side * 0.8), max(quality - 10, 40)
 
 
-@task(
-    name="render-overlay",
-    # The overlay's file, e.g. memo-1a2b3c4d/page-0001.png (document stem, hash, page).
-    task_run_name=task_run_namer(
-        "render", lambda p: f"{p['path'].parent.name}/{p['path'].name}" if p["path"] else ""
-    ),
-    retries=2,
-    retry_delay_seconds=[1, 5],
-    cache_policy=NO_CACHE,
-)
 def render_overlay(
     image: np.ndarray,
     regions: tuple[Region, ...],

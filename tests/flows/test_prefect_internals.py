@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError
 
-from flows.ocr_documents import SLOT_RETRY_DELAYS_S, detection_result
+from flows.prefect_internals import SLOT_RETRY_DELAYS_S, detection_result
 
 
 class _Future:
