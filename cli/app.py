@@ -17,34 +17,20 @@ from cli.db import db_app
 from cli.deploy import register as register_deploy_commands
 from cli.options import (
     FLAG,
-    BackendOpt,
-    BatchOpt,
     Command,
-    DeviceOpt,
     FirstPageOpt,
     Group,
     InputsArg,
     LastPageOpt,
-    LinkOpt,
-    MagOpt,
-    OrientationOpt,
     OutputDirOpt,
-    PrecisionOpt,
-    PresetOpt,
     QuietOpt,
-    RefinerOpt,
-    ScoreOpt,
-    SizeOpt,
-    SplitLinesOpt,
-    TextOpt,
-    TightBoxesOpt,
     VerboseOpt,
-    WidthOpt,
     check_page_range,
+    detector_flags,
     detector_options,
-    detector_options_from,
 )
 from cli.query import register as register_query_commands
+from flows.params import DetectorOptions
 
 app = typer.Typer(
     cls=Group,
@@ -92,6 +78,7 @@ def fail(message: str) -> NoReturn:
 
 
 @app.command(cls=Command)
+@detector_flags()
 def detect(
     inputs: InputsArg,
     json_out: Annotated[
@@ -112,21 +99,8 @@ def detect(
     last_page: LastPageOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
-    preset: PresetOpt = "default",
-    score_threshold: ScoreOpt = None,
-    text_threshold: TextOpt = None,
-    link_threshold: LinkOpt = None,
-    size_threshold: SizeOpt = None,
-    width: WidthOpt = None,
-    mag_ratio: MagOpt = None,
-    refiner: RefinerOpt = None,
-    split_lines: SplitLinesOpt = None,
-    tight_boxes: TightBoxesOpt = None,
-    detect_orientation: OrientationOpt = None,
-    backend: BackendOpt = None,
-    precision: PrecisionOpt = None,
-    device: DeviceOpt = None,
-    batch_size: BatchOpt = None,
+    *,
+    detector: DetectorOptions,  # the Detector flags (detector_flags), validated
 ) -> None:
     """Run the detector alone (no database, no Prefect) and print or save the regions.
 
@@ -140,8 +114,7 @@ def detect(
     from craft.zoo import craft_predictor
     from ingest import IngestError, IngestOptions, discover, iter_pages
 
-    params = detector_options_from(locals()).resolve()
-    predictor = craft_predictor(params=params)
+    predictor = craft_predictor(params=detector.resolve())
     options = IngestOptions(dpi=dpi, first_page=first_page, last_page=last_page)
     records = []
     failures = 0
@@ -190,6 +163,7 @@ def detect(
 
 
 @app.command(cls=Command)
+@detector_flags()
 def run(
     inputs: InputsArg,
     database_url: Annotated[
@@ -230,21 +204,8 @@ def run(
     ] = 0.0,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
-    preset: PresetOpt = "default",
-    score_threshold: ScoreOpt = None,
-    text_threshold: TextOpt = None,
-    link_threshold: LinkOpt = None,
-    size_threshold: SizeOpt = None,
-    width: WidthOpt = None,
-    mag_ratio: MagOpt = None,
-    refiner: RefinerOpt = None,
-    split_lines: SplitLinesOpt = None,
-    tight_boxes: TightBoxesOpt = None,
-    detect_orientation: OrientationOpt = None,
-    backend: BackendOpt = None,
-    precision: PrecisionOpt = None,
-    device: DeviceOpt = None,
-    batch_size: BatchOpt = None,
+    *,
+    detector: DetectorOptions,  # the Detector flags (detector_flags), validated
 ) -> None:
     """Run the ocr-documents flow here (no server to set up) and print a summary.
 
@@ -254,7 +215,6 @@ def run(
     succeeded (no readable input, database unusable, bad arguments).
     """  # fmt: skip
     check_page_range(first_page, last_page)
-    options = detector_options_from(locals())
     from cli.runner import NothingToRunError, run_flow_with_progress
     from db.errors import DatabaseError
     from ingest import IngestOptions
@@ -262,7 +222,7 @@ def run(
     try:
         summary = run_flow_with_progress(
             inputs,
-            detector=options,
+            detector=detector,
             database_url=database_url,
             output=output_dir,
             ingestion=IngestOptions(dpi=dpi, first_page=first_page, last_page=last_page),
@@ -297,7 +257,7 @@ def demo(
     url = f"sqlite:///{out / 'ocrflow.db'}"
     summary = run_flow_with_progress(
         [str(p) for p in sample_paths()],
-        detector=detector_options("default"),
+        detector=detector_options(),
         database_url=url,
         output=out / "overlays",
         skip_processed=False,  # a demo shows fresh work every time

@@ -1,63 +1,43 @@
-"""Detector flags shared by ``ocrflow detect`` and ``ocrflow run``: one definition, one mapping."""
+"""Options shared by the commands; the detector flags of ``detect`` and ``run`` are derived.
+
+``detector_flags`` gives a command one flag per field of the detector form
+(``flows.params.DetectorOptions``: ``preset`` plus every ``craft.params.DetectorParams`` field),
+with the field's type, bounds and description, so a new detector parameter is a new flag with no
+edit here.
+"""
 
 from __future__ import annotations
 
+import functools
+import inspect
+import types
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
+import annotated_types
 import typer
+from pydantic.fields import FieldInfo
 from typer.core import TyperCommand, TyperGroup
 
-from craft.params import PRESETS
 from flows.params import DetectorOptions
 
 __all__ = [
     "FLAG",
-    "BackendOpt",
-    "BatchOpt",
     "Command",
-    "DeviceOpt",
     "FirstPageOpt",
     "Group",
     "InputsArg",
     "LastPageOpt",
-    "LinkOpt",
-    "MagOpt",
-    "OrientationOpt",
     "OutputDirOpt",
-    "PrecisionOpt",
-    "PresetOpt",
     "QuietOpt",
-    "RefinerOpt",
-    "ScoreOpt",
-    "SizeOpt",
-    "SplitLinesOpt",
-    "TextOpt",
-    "TightBoxesOpt",
     "VerboseOpt",
-    "WidthOpt",
     "check_page_range",
+    "detector_flags",
     "detector_options",
-    "detector_options_from",
 ]
 
-# The CLI parameter names of the detector flags, as every command that takes them spells them.
-DETECTOR_FLAGS = (
-    "score_threshold",
-    "text_threshold",
-    "link_threshold",
-    "size_threshold",
-    "width",
-    "mag_ratio",
-    "refiner",
-    "split_lines",
-    "tight_boxes",
-    "detect_orientation",
-    "backend",
-    "precision",
-    "device",
-    "batch_size",
-)
+R = TypeVar("R")
 
 _D = "Detector"
 # On/off flags take no value: an empty metavar keeps typer from showing a `<bool>` placeholder.
@@ -119,132 +99,98 @@ def check_page_range(first_page: int | None, last_page: int | None) -> None:
         )
 
 
-PresetOpt = Annotated[
-    str, typer.Option("--preset", help="default (lines), words or lines.", rich_help_panel=_D)
-]
-ScoreOpt = Annotated[
-    float | None,
-    typer.Option(help="Min peak character score (CRAFT text_threshold).", rich_help_panel=_D),
-]
-TextOpt = Annotated[
-    float | None,
-    typer.Option(help="Character score that marks text (CRAFT low_text).", rich_help_panel=_D),
-]
-LinkOpt = Annotated[
-    float | None, typer.Option(help="Link score joining characters.", rich_help_panel=_D)
-]
-SizeOpt = Annotated[
-    float | None,
-    typer.Option(help="Min short side in page px; -1 = from median height.", rich_help_panel=_D),
-]
-WidthOpt = Annotated[
-    int | None, typer.Option(help="Longest side fed to the network.", rich_help_panel=_D)
-]
-MagOpt = Annotated[
-    float | None, typer.Option(help="Magnification before the width cap.", rich_help_panel=_D)
-]
-RefinerOpt = Annotated[
-    bool | None,
-    typer.Option(
-        "--refiner/--no-refiner", help="LinkRefiner (lines).", rich_help_panel=_D, metavar=""
-    ),
-]
-SplitLinesOpt = Annotated[
-    bool | None,
-    typer.Option(
-        "--split-lines/--no-split-lines",
-        help="Split regions holding several text lines.",
-        rich_help_panel=_D,
-        metavar=FLAG,
-    ),
-]
-TightBoxesOpt = Annotated[
-    bool | None,
-    typer.Option(
-        "--tight-boxes/--no-tight-boxes",
-        help="Shrink each region to its ink (same angle).",
-        rich_help_panel=_D,
-        metavar=FLAG,
-    ),
-]
-OrientationOpt = Annotated[
-    bool | None,
-    typer.Option(
-        "--detect-orientation/--no-detect-orientation",
-        help="Detect turned pages (90/180/270) upright.",
-        rich_help_panel=_D,
-        metavar=FLAG,
-    ),
-]
-BackendOpt = Annotated[
-    str | None, typer.Option(help="auto, onnxruntime or torch.", rich_help_panel=_D)
-]
-PrecisionOpt = Annotated[
-    str | None,
-    typer.Option(
-        help="fp32 (reference parity), bf16, fp16, or fast: the fastest path this machine "
-        "runs whose boxes agree with fp32's.",
-        rich_help_panel=_D,
-    ),
-]
-DeviceOpt = Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N.", rich_help_panel=_D)]
-BatchOpt = Annotated[int | None, typer.Option(help="Pages per forward pass.", rich_help_panel=_D)]
-
-
 def detector_options(
-    preset: str,
-    *,
-    score_threshold: float | None = None,
-    text_threshold: float | None = None,
-    link_threshold: float | None = None,
-    size_threshold: float | None = None,
-    width: int | None = None,
-    mag_ratio: float | None = None,
-    refiner: bool | None = None,
-    split_lines: bool | None = None,
-    tight_boxes: bool | None = None,
-    detect_orientation: bool | None = None,
-    backend: str | None = None,
-    precision: str | None = None,
-    device: str | None = None,
-    batch_size: int | None = None,
+    preset: str = "default", *, form: type[DetectorOptions] = DetectorOptions, **values: Any
 ) -> DetectorOptions:
-    """Preset first, then each flag given explicitly; bad values exit with a message."""
-    values: dict[str, Any] = {
-        "preset": preset,
-        "score_threshold": score_threshold,
-        "text_threshold": text_threshold,
-        "link_threshold": link_threshold,
-        "size_threshold": size_threshold,
-        "width": width,
-        "mag_ratio": mag_ratio,
-        "with_refiner": refiner,
-        "split_lines": split_lines,
-        "tight_boxes": tight_boxes,
-        "detect_orientation": detect_orientation,
-        "backend": backend,
-        "precision": precision,
-        "device": device,
-        "batch_size": batch_size,
-    }
-    if preset not in PRESETS:
-        raise typer.BadParameter(f"unknown preset '{preset}' (known: {', '.join(PRESETS)})")
+    """The form for ``preset`` and the values given (None = the preset's); bad ones exit 2."""
     try:
-        options = DetectorOptions(**values)
+        options = form(preset=preset, **values)
         options.resolve()
-    except ValueError as exc:
+    except ValueError as exc:  # pydantic's ValidationError, or an unknown preset
         raise typer.BadParameter(_one_line(exc)) from None
     return options
 
 
 def _one_line(exc: ValueError) -> str:
-    """pydantic's multi-line report, reduced to 'field: problem' pairs."""
+    """pydantic's multi-line report, reduced to '--flag: problem' pairs."""
     errors = getattr(exc, "errors", None)
     if callable(errors):
-        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors())
+        return "; ".join(
+            f"--{'.'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}" for e in errors()
+        )
     return str(exc)
 
 
-def detector_options_from(values: dict[str, Any]) -> DetectorOptions:
-    """``detector_options`` from a command's parameters (its ``locals()``)."""
-    return detector_options(values["preset"], **{k: values[k] for k in DETECTOR_FLAGS})
+def _plain(annotation: Any) -> tuple[Any, list[Any]]:
+    """``T`` and its constraints from a form field's ``T | None`` / ``Annotated[T, ...] | None``."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        [annotation] = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) is Annotated:
+        annotation, *metadata = get_args(annotation)
+        return annotation, metadata
+    return annotation, []
+
+
+def _flag(name: str, info: FieldInfo) -> inspect.Parameter:
+    """The typer option for one form field: ``--kebab-name``, help = the field's description.
+
+    A bool is an on/off pair (``--x/--no-x``), a ``Literal`` a choice, a number takes the
+    field's bounds as typer's ``min``/``max`` (``gt``/``lt`` as closed bounds: pydantic still
+    refuses the bound itself). Unset (None) leaves the preset's value.
+    """
+    kind, metadata = _plain(info.annotation)
+    flag = "--" + name.replace("_", "-")
+    option: dict[str, Any] = {"help": info.description, "rich_help_panel": _D}
+    if kind is bool:
+        flag = f"{flag}/--no-{flag[2:]}"
+        option["metavar"] = FLAG
+    elif get_origin(kind) is Literal:  # the choices, unless too many to read (then: the help)
+        choices = "|".join(map(str, get_args(kind)))
+        option["metavar"] = choices if len(choices) <= 24 else "<choice>"
+    else:
+        option["metavar"] = f"<{kind.__name__}>"  # not typer's "<float range>"
+    for bound in metadata:
+        if isinstance(bound, annotated_types.Ge | annotated_types.Gt):
+            option["min"] = getattr(bound, "ge", getattr(bound, "gt", None))
+        elif isinstance(bound, annotated_types.Le | annotated_types.Lt):
+            option["max"] = getattr(bound, "le", getattr(bound, "lt", None))
+    annotation = kind if info.default is not None else kind | None
+    return inspect.Parameter(
+        name,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=info.default,
+        annotation=Annotated[annotation, typer.Option(flag, **option)],
+    )
+
+
+def detector_flags(
+    form: type[DetectorOptions] = DetectorOptions,
+) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """Decorator: the command gets one flag per ``form`` field, and their values as ``detector``.
+
+    Typer builds a command from its function's signature; the decorated function's signature is
+    the command's own parameters (less ``detector``) plus one keyword parameter per field, and a
+    call gathers those into one validated ``form`` passed as ``detector``.
+    """
+    flags = [_flag(name, info) for name, info in form.model_fields.items()]
+
+    def decorate(command: Callable[..., R]) -> Callable[..., R]:
+        signature = inspect.signature(command, eval_str=True)
+        if "detector" not in signature.parameters:
+            raise TypeError(f"{command.__name__} takes no 'detector' parameter")
+        own = [p for p in signature.parameters.values() if p.name != "detector"]
+        clash = {p.name for p in own} & {f.name for f in flags}
+        if clash:
+            raise TypeError(f"{command.__name__}: parameters named like detector fields: {clash}")
+
+        @functools.wraps(command)
+        def with_detector(**kwargs: Any) -> R:
+            values = {f.name: kwargs.pop(f.name) for f in flags}
+            return command(**kwargs, detector=detector_options(form=form, **values))
+
+        with_detector.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[*own, *flags]
+        )
+        return with_detector
+
+    return decorate

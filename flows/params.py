@@ -10,12 +10,12 @@ the schema (``drop_null_types``) and defaults carry no nulls (``form_default``):
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 from pydantic.fields import FieldInfo
 
-from craft.params import Backend, DetectorParams, Precision, Preset
+from craft.params import DetectorParams, Device, Preset
 from ingest.options import IngestOptions, drop_null_types
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "DatabaseOptions",
     "DatabaseParameter",
     "DetectorOptions",
+    "DetectorOptionsBase",
     "DetectorParameter",
     "Device",
     "IngestionParameter",
@@ -31,22 +32,10 @@ __all__ = [
     "OverlayParameter",
     "RecognitionOptions",
     "RecognitionParameter",
+    "detector_form",
     "form_default",
+    "optional_fields",
     "url_has_password",
-]
-
-Device = Literal[
-    "auto",
-    "cpu",
-    "cuda",
-    "cuda:0",
-    "cuda:1",
-    "cuda:2",
-    "cuda:3",
-    "cuda:4",
-    "cuda:5",
-    "cuda:6",
-    "cuda:7",
 ]
 
 # Matches every string except a URL whose user info has a password, as SQLAlchemy's make_url
@@ -81,10 +70,16 @@ def url_has_password(url: str) -> bool:
     return bool(parsed.password) or any(k.lower() == "password" for k in parsed.query)
 
 
-class DetectorOptions(BaseModel):
-    """A preset plus the values that override it (empty = the preset's value)."""
+class DetectorOptionsBase(BaseModel):
+    """The detector form's own part: ``preset`` and ``resolve``.
+
+    Every other field is one of ``DetectorParams``', made optional by :func:`detector_form`, so
+    a new detector parameter reaches the form (and the CLI flags, which read this model) with no
+    edit here.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=drop_null_types)
+    params_model: ClassVar[type[DetectorParams]] = DetectorParams  # what resolve() builds
 
     preset: Preset = Field(
         "default",
@@ -92,68 +87,45 @@ class DetectorOptions(BaseModel):
         description="default: line regions (Visual NLP card); words: CRAFT defaults, no "
         "refiner; lines: CRAFT thresholds with the refiner.",
     )
-    score_threshold: float | None = Field(
-        None,
-        ge=0,
-        le=1,
-        title="Score threshold",
-        description="Min peak character score (CRAFT text_threshold).",
-    )
-    text_threshold: float | None = Field(
-        None,
-        ge=0,
-        le=1,
-        title="Text threshold",
-        description="Character score marking text (CRAFT low_text).",
-    )
-    link_threshold: float | None = Field(
-        None, ge=0, le=1, title="Link threshold", description="Link score joining characters."
-    )
-    size_threshold: float | None = Field(
-        None,
-        ge=-1,
-        title="Size threshold (px)",
-        description="Min short side in page px; 0 keeps all; -1 = half the median height.",
-    )
-    width: int | None = Field(
-        None, ge=32, le=8192, title="Width (px)", description="Longest side fed to the net."
-    )
-    mag_ratio: float | None = Field(
-        None, gt=0, le=8, title="Magnification", description="Magnification before width."
-    )
-    with_refiner: bool | None = Field(
-        None, title="LinkRefiner", description="LinkRefiner: lines instead of words."
-    )
-    split_lines: bool | None = Field(
-        None, title="Split lines", description="Split regions that hold several text lines."
-    )
-    tight_boxes: bool | None = Field(
-        None, title="Tight boxes", description="Shrink each region to its ink (same angle)."
-    )
-    detect_orientation: bool | None = Field(
-        None,
-        title="Detect orientation",
-        description="Detect pages turned 90/180/270 degrees upright (a second pass for those).",
-    )
-    batch_size: int | None = Field(
-        None, ge=1, le=64, title="Batch size", description="Pages per forward pass."
-    )
-    device: Device | None = Field(
-        None, title="Device", description="auto (CUDA when present), cpu, cuda or cuda:N."
-    )
-    backend: Backend | None = Field(
-        None,
-        title="Backend",
-        description="auto (onnxruntime for fp32 on CPU, torch otherwise), onnxruntime or torch.",
-    )
-    precision: Precision | None = Field(
-        None, description="fp32 (reference parity), bf16, fp16, or fast (boxes agree with fp32)."
-    )
 
     def resolve(self) -> DetectorParams:
         """The preset with this form's explicit values applied."""
         values = self.model_dump(exclude={"preset"}, exclude_none=True)
-        return DetectorParams.preset(self.preset, **values)
+        return self.params_model.preset(self.preset, **values)
+
+
+def optional_fields(model: type[BaseModel]) -> dict[str, Any]:
+    """``model``'s fields for ``create_model``, each optional: default None (= not given).
+
+    Type, bounds (``ge``/``le``/``gt``/...), title and description are the field's own, so the
+    schema keeps them; ``drop_null_types`` then keeps the ``null`` branch out of the form.
+    """
+    fields: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        kind: Any = info.annotation
+        if info.metadata:  # the bounds: Ge, Le, Gt, ... as annotated_types declares them
+            kind = Annotated[kind, *info.metadata]
+        fields[name] = (kind | None, Field(None, title=info.title, description=info.description))
+    return fields
+
+
+def detector_form(params: type[DetectorParams] = DetectorParams) -> type[DetectorOptionsBase]:
+    """The detector form model: ``preset`` plus every field of ``params``, optional."""
+    form = create_model(
+        "DetectorOptions",
+        __base__=DetectorOptionsBase,
+        __module__=__name__,
+        __doc__="A preset plus the values that override it (empty = the preset's value).",
+        **optional_fields(params),
+    )
+    form.params_model = params
+    return form
+
+
+if TYPE_CHECKING:  # type checkers see the base: its fields are DetectorParams', built at import
+    DetectorOptions = DetectorOptionsBase
+else:
+    DetectorOptions = detector_form()
 
 
 class DatabaseOptions(BaseModel):
