@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from craft.backends import InferenceBackend, ScoreMaps
+from craft.backends import InferenceBackend, ScoreMaps, default_threads
 from craft.blank import content_window, paste
 from craft.geometry import quad_to_region, scale_quads, size_filter
 from craft.linesplit import split_lines
@@ -41,9 +42,13 @@ class CraftPredictor:
 
     Build one with ``craft.zoo.craft_predictor``; it holds the loaded model, so reuse it.
 
-    ``overlap``: post-process batch k on a helper thread while batch k+1 runs. The default
-    (None) turns it on for CUDA, where the CPU-side post-processing of a batch takes about as
-    long as the next forward pass; on CPU the engine already uses every core.
+    ``post_threads``: threads that post-process pages (maps to regions, line splitting, tight
+    boxes, orientation), one page per task, while the calling thread runs the next forward
+    pass. The default (None) is every core on CUDA, where a page's CPU-side post-processing
+    (11-15 ms at half precision on an H200 host) is as long as its forward pass and more
+    than one core is needed to keep the GPU busy; 0 (inline) on CPU, where the engine
+    already uses every core. OpenCV and numpy release the GIL in the heavy parts.
+    ``overlap`` is the older on/off form of the same setting.
 
     ``blank_skip``: run the network on each page's content box only (``craft.blank``), one
     page per forward pass (windows differ per page); ``precision="fast"`` turns it on.
@@ -56,12 +61,27 @@ class CraftPredictor:
         info: ModelInfo,
         overlap: bool | None = None,
         blank_skip: bool = False,
+        post_threads: int | None = None,
     ) -> None:
         self.backend = backend
         self.params = params
         self.info = info
-        self.overlap = info.device.startswith("cuda") if overlap is None else overlap
         self.blank_skip = blank_skip
+        if post_threads is None:
+            on = info.device.startswith("cuda") if overlap is None else overlap
+            post_threads = default_threads() if on else 0
+        if post_threads < 0:
+            raise ValueError(f"post_threads must be >= 0, got {post_threads}")
+        self.post_threads = post_threads
+
+    @property
+    def overlap(self) -> bool:
+        """Whether post-processing runs on helper threads (``post_threads > 0``)."""
+        return self.post_threads > 0
+
+    @overlap.setter
+    def overlap(self, on: bool) -> None:
+        self.post_threads = (self.post_threads or default_threads()) if on else 0
 
     def __call__(self, pages: Sequence[np.ndarray]) -> list[PageResult]:
         """Alias of :meth:`predict`."""
@@ -74,66 +94,117 @@ class CraftPredictor:
         padded beyond its own 32-aligned size would see different borders than the reference,
         so only pages with equal padded sizes share a forward pass.
         """
-        for i, page in enumerate(pages):
-            check_page(page, i)
-        results: list[PageResult | None] = [None] * len(pages)
+        [results] = self.predict_stream([pages])
+        return results
 
-        def store(idx: list[int], batch_results: list[PageResult]) -> None:
-            for i, res in zip(idx, batch_results, strict=True):
-                results[i] = res
+    def predict_stream(self, calls: Iterable[Sequence[np.ndarray]]) -> Iterator[list[PageResult]]:
+        """:meth:`predict` of each item of ``calls``, in order, lazily.
 
-        batches = list(self._batches(pages))
-        if not self.overlap or len(batches) < 2:
-            for idx in batches:
-                store(idx, self._regions(*self._infer([pages[i] for i in idx])))
-            return self._finish(pages, [r for r in results if r is not None])
-        # At most one batch being post-processed while the next runs: memory stays bounded
-        # however far the helper falls behind.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="craft-post") as pool:
-            pending: tuple[list[int], Future[list[PageResult]]] | None = None
-            for idx in batches:
-                inferred = self._infer([pages[i] for i in idx])
-                if pending is not None:
-                    store(pending[0], pending[1].result())
-                pending = (idx, pool.submit(self._regions, *inferred))
-            if pending is not None:
-                store(pending[0], pending[1].result())
-        return self._finish(pages, [r for r in results if r is not None])
+        With ``post_threads``, the forward passes of later items run while earlier pages are
+        still post-processed, so a caller that feeds batches one by one (a page stream across
+        documents) keeps the engine busy; with :meth:`predict` per batch, every call would
+        wait for its own post-processing. Memory stays bounded: before each forward pass, the
+        oldest batches are finished until fewer than ``post_threads`` pages wait for
+        post-processing (at most ``post_threads`` + ``batch_size`` pages' maps alive).
+        Items are read from ``calls`` only as the engine gets to them.
+        """
+        threads = self.post_threads
+        pool = ThreadPoolExecutor(threads, "craft-post") if threads else None
+        done: deque[list[PageResult | None]] = deque()  # per call, filled in place
+        # Per batch: its call's slots, the pages' indices there, their post-processing.
+        pending: deque[tuple[list[PageResult | None], list[int], list[Future[PageResult]]]]
+        pending = deque()
+        waiting = 0
 
-    def _finish(self, pages: Sequence[np.ndarray], results: list[PageResult]) -> list[PageResult]:
-        """Steps that need the page's own pixels, after the score maps: orientation (a turned
-        page is detected again upright, by a twin predictor), then tight boxes."""
+        def finish_oldest() -> None:
+            nonlocal waiting
+            slots, idx, futures = pending.popleft()
+            for i, future in zip(idx, futures, strict=True):
+                slots[i] = future.result()
+            waiting -= len(idx)
+
+        def ready() -> Iterator[list[PageResult]]:
+            while done and all(r is not None for r in done[0]):
+                yield [r for r in done.popleft() if r is not None]
+
+        try:
+            for pages in calls:
+                for i, page in enumerate(pages):
+                    check_page(page, i)
+                slots: list[PageResult | None] = [None] * len(pages)
+                done.append(slots)
+                for idx in self._batches(pages):
+                    while pending and waiting >= threads:
+                        finish_oldest()
+                    batch = [pages[i] for i in idx]
+                    maps, metas, t_pre = self._infer(batch)
+                    share = t_pre / len(idx)
+                    if pool is None:
+                        for k, i in enumerate(idx):
+                            slots[i] = self._post_page(maps, k, metas[k], share, batch[k])
+                        continue
+                    futures = [
+                        pool.submit(self._post_page, maps, k, metas[k], share, batch[k])
+                        for k in range(len(idx))
+                    ]
+                    pending.append((slots, idx, futures))
+                    waiting += len(idx)
+                yield from ready()
+            while pending:
+                finish_oldest()
+                yield from ready()
+            yield from ready()
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    def _post_page(
+        self, maps: ScoreMaps, index: int, meta: Prepared, t_pre: float, page: np.ndarray
+    ) -> PageResult:
+        """Everything after the forward pass for page ``index`` of a batch: regions from its
+        maps, then the steps that need the page's own pixels (orientation, where a turned
+        page is detected again upright by a twin predictor; tight boxes)."""
+        t0 = time.perf_counter()
+        regions = tuple(maps_to_regions(maps, index, meta, self.params))
+        n = maps.text.shape[0]
+        res = PageResult(
+            meta.width,
+            meta.height,
+            regions,
+            StageTimings(
+                preprocess=t_pre,
+                forward=maps.forward_s / n,
+                refine=maps.refine_s / n,
+                postprocess=time.perf_counter() - t0,
+            ),
+        )
         p = self.params
         if not (p.tight_boxes or p.detect_orientation):
-            return results
-        out = []
-        for page, res in zip(pages, results, strict=True):
-            t0 = time.perf_counter()
-            if p.detect_orientation and (turned := page_orientation(page, res.regions)):
-                up = upright_page(page, turned)
-                [again] = self._upright_twin().predict([up])
-                back = regions_to_original(again.regions, turned, up.shape[1], up.shape[0])
-                t = again.timings
-                timings = StageTimings(
-                    preprocess=res.timings.preprocess + t.preprocess,
-                    forward=res.timings.forward + t.forward,
-                    refine=res.timings.refine + t.refine,
-                    postprocess=res.timings.postprocess + (time.perf_counter() - t0 - t.total),
-                )
-                out.append(replace(res, regions=tuple(back), timings=timings, orientation=turned))
-                continue
-            regions = tuple(tighten_regions(page, res.regions)) if p.tight_boxes else res.regions
-            timings = replace(
-                res.timings, postprocess=res.timings.postprocess + time.perf_counter() - t0
+            return res
+        t0 = time.perf_counter()
+        if p.detect_orientation and (turned := page_orientation(page, res.regions)):
+            up = upright_page(page, turned)
+            [again] = self._upright_twin().predict([up])
+            back = regions_to_original(again.regions, turned, up.shape[1], up.shape[0])
+            t = again.timings
+            timings = StageTimings(
+                preprocess=res.timings.preprocess + t.preprocess,
+                forward=res.timings.forward + t.forward,
+                refine=res.timings.refine + t.refine,
+                postprocess=res.timings.postprocess + (time.perf_counter() - t0 - t.total),
             )
-            out.append(replace(res, regions=regions, timings=timings))
-        return out
+            return replace(res, regions=tuple(back), timings=timings, orientation=turned)
+        regions = tuple(tighten_regions(page, res.regions)) if p.tight_boxes else res.regions
+        timings = replace(
+            res.timings, postprocess=res.timings.postprocess + time.perf_counter() - t0
+        )
+        return replace(res, regions=regions, timings=timings)
 
     def _upright_twin(self) -> CraftPredictor:
         """This predictor without orientation detection: for pages already turned upright."""
         params = self.params.model_copy(update={"detect_orientation": False})
         return CraftPredictor(
-            self.backend, params, self.info, overlap=False, blank_skip=self.blank_skip
+            self.backend, params, self.info, blank_skip=self.blank_skip, post_threads=0
         )
 
     def _batches(self, pages: Sequence[np.ndarray]) -> Iterable[list[int]]:
@@ -192,23 +263,6 @@ class CraftPredictor:
         )
         t_paste = time.perf_counter() - t1
         return full, metas, t_window + maps.preprocess_s + t_paste
-
-    def _regions(self, maps: ScoreMaps, metas: list[Prepared], t_pre: float) -> list[PageResult]:
-        """Post-process one batch's maps into per-page results with their stage timings."""
-        n = len(metas)
-        out = []
-        for i, meta in enumerate(metas):
-            t1 = time.perf_counter()
-            result_regions = maps_to_regions(maps, i, meta, self.params)
-            t_post = time.perf_counter() - t1
-            timings = StageTimings(
-                preprocess=t_pre / n,
-                forward=maps.forward_s / n,
-                refine=maps.refine_s / n,
-                postprocess=t_post,
-            )
-            out.append(PageResult(meta.width, meta.height, tuple(result_regions), timings))
-        return out
 
 
 def maps_to_regions(
