@@ -8,8 +8,10 @@ the cached ONNX graphs never loads it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -126,6 +128,28 @@ def _engine(
     raise ValueError(f"unknown backend '{backend}' (auto, onnxruntime, torch)")
 
 
+# What ``craft_predictor`` returns instead of building a predictor, while ``substituted`` is
+# active: the one hook a simulation (``craft.replay``) needs to reach every in-process caller.
+_substitute: Callable[[DetectorParams], CraftPredictor] | None = None
+
+
+@contextlib.contextmanager
+def substituted(factory: Callable[[DetectorParams], CraftPredictor]) -> Iterator[None]:
+    """Within the block, ``craft_predictor`` returns ``factory(params)`` for the resolved
+    parameters, loading no weights and no engine.
+
+    For simulations and benchmarks (``craft.replay.replaying``): the flow, the CLI and the
+    page pipeline get the stand-in without a parameter of their own. Process-wide, not
+    thread-local; blocks nest (the previous substitute comes back on exit).
+    """
+    global _substitute
+    previous, _substitute = _substitute, factory
+    try:
+        yield
+    finally:
+        _substitute = previous
+
+
 def craft_predictor(
     preset: Preset = "default",
     params: DetectorParams | None = None,
@@ -151,6 +175,8 @@ def craft_predictor(
     elif overrides:
         params = params.model_copy(update=overrides)
         params = DetectorParams.model_validate(params.model_dump())
+    if _substitute is not None:
+        return _substitute(params)
     craft_path = resolve_weights(CRAFT_WEIGHTS, craft_weights)
     refiner_path = resolve_weights(REFINER_WEIGHTS, refiner_weights)
     device = resolve_device(params.device)
