@@ -1,14 +1,17 @@
-"""Run the flow in this process for the CLI: quiet Prefect, a rich progress bar, tables.
+"""``ocrflow run`` in this process: the page pipeline here, or the flow on a configured server.
 
-Prefect is configured before it is imported: telemetry off (nothing leaves the machine) and
-a startup timeout that a cold ephemeral server on a small machine can meet.
+Without a Prefect server configured, nothing would keep a temporary server's runs, so the
+pipeline runs directly (no 10-20 s start-up). With one, Prefect is configured before it is
+imported: telemetry off (nothing leaves the machine), quiet logs, the progress bar and tables.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
-from collections.abc import Sequence
+import tomllib
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,10 +20,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from flows.params import DetectorOptions
-from flows.summary import RunSummary
+from pipeline.summary import RunSummary
 
 if TYPE_CHECKING:
-    from ingest import IngestOptions
+    from ingest import Document, DocumentError, IngestOptions
+    from pipeline.options import OverlayOptions, RecognitionOptions
 
 __all__ = [
     "NothingToRunError",
@@ -28,6 +32,7 @@ __all__ = [
     "preflight",
     "print_summary",
     "run_flow_with_progress",
+    "server_configured",
 ]
 
 console = Console(stderr=True)
@@ -55,11 +60,30 @@ def configure_prefect(verbose: bool = False) -> None:
     os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING" if verbose else "CRITICAL")
 
 
-def preflight(inputs: Sequence[str], ingestion: IngestOptions, database_url: str | None) -> str:
+def server_configured() -> bool:
+    """Whether runs should go to a Prefect server: ``PREFECT_API_URL`` in the environment or
+    in the active Prefect profile (read without importing Prefect, which takes seconds)."""
+    if os.environ.get("PREFECT_API_URL"):
+        return True
+    home = Path(os.environ.get("PREFECT_HOME", "~/.prefect")).expanduser()
+    profiles = Path(os.environ.get("PREFECT_PROFILES_PATH", home / "profiles.toml"))
+    try:
+        data = tomllib.loads(profiles.read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return False
+    active = os.environ.get("PREFECT_PROFILE") or data.get("active", "ephemeral")
+    settings = data.get("profiles", {}).get(active, {})
+    return bool(isinstance(settings, dict) and settings.get("PREFECT_API_URL"))
+
+
+def preflight(
+    inputs: Sequence[str], ingestion: IngestOptions, database_url: str | None
+) -> tuple[str, list[Document | DocumentError]]:
     """Check what needs no Prefect before starting it: readable inputs, then the database.
 
-    Returns the database URL to use. A missing file or a database that does not answer is
-    said in one line in a second, not after a temporary server's 10-20 s start-up.
+    Returns the database URL to use and what discovery found (the run reads it: the inputs
+    are hashed once). A missing file or a database that does not answer is said in one line
+    in a second, before any model loads or server starts.
 
     Raises:
         NothingToRunError: no input is a readable document.
@@ -68,13 +92,15 @@ def preflight(inputs: Sequence[str], ingestion: IngestOptions, database_url: str
     from db.migrate import open_results_database
     from db.settings import get_database_url
     from ingest import Document, discover
+    from ingest.roots import check_inputs
 
-    found = list(discover(inputs, ingestion))
+    roots = check_inputs(inputs, from_deployment=False)
+    found = list(discover(inputs, ingestion, roots=roots))
     if not any(isinstance(item, Document) for item in found):
         raise NothingToRunError([item.message for item in found if not isinstance(item, Document)])
     url = database_url or get_database_url()
     open_results_database(url).dispose()
-    return url
+    return url, found
 
 
 def run_flow_with_progress(
@@ -90,25 +116,23 @@ def run_flow_with_progress(
     verbose: bool = False,
     quiet: bool = False,
 ) -> RunSummary:
-    """Run ``ocr-documents`` with a progress bar (pages and pages/s), then print a summary.
+    """Run the documents with a progress bar (pages and pages/s), then print a summary.
+
+    With a Prefect server configured the ``ocr-documents`` flow runs there (its runs, logs and
+    artifacts stay, and the run's URL is printed); without one the same page pipeline runs
+    right here, with the same claims, retries and rows, and no temporary server that would
+    keep nothing.
 
     Raises:
         NothingToRunError, db.errors.DatabaseError: see :func:`preflight`; nothing ran.
     """
     from ingest import IngestOptions
+    from pipeline.options import OverlayOptions, RecognitionOptions
 
     ingestion = ingestion or IngestOptions()
-    url = preflight(inputs, ingestion, database_url)
-    configure_prefect(verbose)
-    # Through the environment, not a flow parameter: a password must never reach the UI.
-    os.environ["OCRFLOW_DATABASE_URL"] = url
-    from flows.ocr_documents import ocr_documents
-    from flows.params import OverlayOptions, RecognitionOptions
-    from flows.progress import PageEvent, hide_document_outcomes, listening
-
-    if not verbose:
-        hide_document_outcomes()
-
+    url, found = preflight(inputs, ingestion, database_url)
+    overlay = OverlayOptions(enabled=overlays)
+    reading = RecognitionOptions(**(recognition or {}))
     columns = (
         TextColumn("[bold]pages"),
         BarColumn(),
@@ -119,25 +143,122 @@ def run_flow_with_progress(
     with Progress(*columns, console=console, disable=quiet) as bar:
         task_id = bar.add_task("pages", total=None, rate="-")
 
-        def on_page(event: PageEvent) -> None:
+        def on_page(done: int, total: int) -> None:
             elapsed = bar.tasks[0].elapsed or 0.0
-            rate = f"{event.pages_done / elapsed:.2f}" if elapsed > 0 else "-"
-            bar.update(task_id, completed=event.pages_done, total=event.pages_total, rate=rate)
+            rate = f"{done / elapsed:.2f}" if elapsed > 0 else "-"
+            bar.update(task_id, completed=done, total=total, rate=rate)
 
-        if not os.environ.get("PREFECT_API_URL") and not quiet:
-            console.print("[dim]starting a temporary local Prefect server (~10-20 s)...[/dim]")
-        with listening(on_page):
-            summary = ocr_documents(
-                inputs=list(inputs),
-                detector=detector,
-                ingestion=ingestion,
-                overlay=OverlayOptions(enabled=overlays),
-                recognition=RecognitionOptions(**(recognition or {})),
-                output_dir=str(output),
-                skip_processed=skip_processed,
-            )
+        if server_configured():
+            summary = _run_on_server(
+                inputs, detector, url, output, ingestion, skip_processed, overlay, reading,
+                verbose, on_page,
+            )  # fmt: skip
+        else:
+            summary = _run_here(
+                found, detector, url, output, ingestion, skip_processed, overlay, reading,
+                verbose, on_page,
+            )  # fmt: skip
     print_summary(summary, quiet=quiet)
     return summary
+
+
+def _run_here(
+    found: list[Document | DocumentError],
+    detector: DetectorOptions,
+    url: str,
+    output: Path,
+    ingestion: IngestOptions,
+    skip_processed: bool,
+    overlay: OverlayOptions,
+    recognition: RecognitionOptions,
+    verbose: bool,
+    on_page: Callable[[int, int], None],
+) -> RunSummary:
+    """The page pipeline in this process: the predictor called directly, warnings to stderr."""
+    from craft.zoo import craft_predictor
+    from db.migrate import open_results_database
+    from db.session import mask_url
+    from pipeline.run import RunRequest, run_documents
+    from pipeline.stream import Hooks
+
+    params = detector.resolve()
+    predictor = craft_predictor(params=params)
+    pages = {"done": 0, "total": 1}
+
+    def planned(total: int) -> None:
+        pages["total"] = max(total, 1)
+
+    def page(source: str, page_number: int, ok: bool) -> None:
+        pages["done"] += 1
+        on_page(pages["done"], pages["total"])
+
+    def log(level: int, message: str, *args: object, outcome: bool = False) -> None:
+        """The run's warnings (``--verbose``: everything, per-document lines too) to stderr."""
+        if verbose or (level >= logging.WARNING and not outcome):
+            print(f"{logging.getLevelName(level).lower()}: {message % args}", file=sys.stderr)
+
+    engine = open_results_database(url)
+    try:
+        request = RunRequest(
+            params=params,
+            ingestion=ingestion,
+            overlay=overlay,
+            recognition=recognition,
+            output_dir=output.resolve(),
+            skip_processed=skip_processed,
+        )
+        return run_documents(
+            found,
+            request,
+            engine=engine,
+            info=predictor.info,
+            hooks=Hooks(
+                detect=lambda batch: predictor.predict([p.image for p in batch]),
+                planned=planned,
+                page=page,
+                log=log,
+            ),
+            database=mask_url(url),
+        )
+    finally:
+        engine.dispose()
+
+
+def _run_on_server(
+    inputs: Sequence[str],
+    detector: DetectorOptions,
+    url: str,
+    output: Path,
+    ingestion: IngestOptions,
+    skip_processed: bool,
+    overlay: OverlayOptions,
+    recognition: RecognitionOptions,
+    verbose: bool,
+    on_page: Callable[[int, int], None],
+) -> RunSummary:
+    """The ``ocr-documents`` flow, reported to the configured server."""
+    configure_prefect(verbose)
+    # Through the environment, not a flow parameter: a password must never reach the UI.
+    os.environ["OCRFLOW_DATABASE_URL"] = url
+    from flows.ocr_documents import ocr_documents
+    from flows.progress import PageEvent, hide_document_outcomes, listening
+
+    if not verbose:
+        hide_document_outcomes()
+
+    def on_event(event: PageEvent) -> None:
+        on_page(event.pages_done, event.pages_total)
+
+    with listening(on_event):
+        return ocr_documents(
+            inputs=list(inputs),
+            detector=detector,
+            ingestion=ingestion,
+            overlay=overlay,
+            recognition=recognition,
+            output_dir=str(output),
+            skip_processed=skip_processed,
+        )
 
 
 def print_summary(summary: RunSummary, *, quiet: bool = False) -> None:
