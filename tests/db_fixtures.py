@@ -22,11 +22,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 from psycopg import sql
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from db import migrate
@@ -162,3 +163,27 @@ def make_regions(count: int, *, seed: int = 0, score: float | None = None) -> li
         s = score if score is not None else ((i * 31 + seed) % 100) / 100
         out.append(FakeRegion(polygon=poly, center=(cx, cy), size=(w, h), angle=angle, score=s))
     return out
+
+
+# What a run leaves in SQL, without ids or times: two runs of the same documents compare equal.
+RESULT_ROWS = {
+    "documents": "SELECT sha256, status, page_count, error FROM documents ORDER BY sha256",
+    "pages": """SELECT d.sha256, p.page_number, p.width, p.height, p.status, p.error
+                FROM pages p JOIN documents d ON d.id = p.document_id
+                ORDER BY d.sha256, p.page_number""",
+    "regions": """SELECT d.sha256, p.page_number, r.region_index, r.center_x, r.center_y,
+                         r.width, r.height, r.angle, r.score
+                  FROM regions r JOIN page_results pr ON pr.id = r.page_result_id
+                  JOIN pages p ON p.id = pr.page_id JOIN documents d ON d.id = p.document_id
+                  ORDER BY d.sha256, p.page_number, r.region_index""",
+}
+
+
+def result_rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Documents, pages and regions as rows; geometry to 0.01 px and scores to 0.001 (batching
+    may move the last float bits)."""
+    with engine.connect() as conn:
+        rows = {k: [tuple(r) for r in conn.execute(text(q))] for k, q in RESULT_ROWS.items()}
+    rows["regions"] = [(*r[:3], *(round(float(v), 2) for v in r[3:8]), round(float(r[8]), 3))
+                       for r in rows["regions"]]  # fmt: skip
+    return rows

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from cli.app import app
 from db import migrate
+from db.migrate import open_results_database
+from tests.db_fixtures import result_rows
+from tests.faults.support import DETECTOR_FLAGS, OCRFLOW, prefect_env
 from tests.flows.documents import make_inbox
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -60,3 +65,34 @@ def test_nothing_readable_is_exit_code_2(tmp_path: Path) -> None:
          "--output-dir", str(tmp_path / "out")],
     )  # fmt: skip
     assert result.exit_code == 2, result.output
+
+
+def test_run_here_and_on_a_server_store_the_same_rows(prefect_api_url: str, tmp_path: Path) -> None:
+    """Without PREFECT_API_URL the pipeline runs in the CLI's process, no server started; with
+    it the flow runs on the server: the same documents, pages and regions either way."""
+    inbox = tmp_path / "inbox"
+    make_inbox(inbox)
+    rows = []
+    for name, api_url in (("here", None), ("server", prefect_api_url)):
+        url = f"sqlite:///{tmp_path / name}.db"
+        env = prefect_env(api_url)
+        if api_url is None:
+            env.pop("PREFECT_API_URL", None)
+        done = subprocess.run(
+            [str(OCRFLOW), "run", str(inbox), "--database-url", url, "-o", str(tmp_path / name),
+             *DETECTOR_FLAGS],
+            env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        )  # fmt: skip
+        assert done.returncode == 1, done  # broken.png
+        assert ("flow run: " in done.stderr) == (api_url is not None), done.stderr
+        assert "temporary" not in done.stderr
+        engine = open_results_database(url)
+        try:
+            rows.append(result_rows(engine))
+            with engine.connect() as conn:
+                flow_runs = conn.execute(text("SELECT flow_run_id FROM runs")).scalars().all()
+            assert [r is not None for r in flow_runs] == [api_url is not None]
+        finally:
+            engine.dispose()
+    assert rows[0] == rows[1]
+    assert len(rows[0]["regions"]) > 0

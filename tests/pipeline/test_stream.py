@@ -14,7 +14,7 @@ from typing import Any
 
 import cv2
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from craft import DetectorParams, PageResult
 from craft.zoo import craft_predictor
@@ -26,6 +26,7 @@ from pipeline.run import RunRequest, run_documents
 from pipeline.store import start_run
 from pipeline.stream import Hooks
 from tests.craft.pages import text_page
+from tests.db_fixtures import result_rows
 from tests.flows.documents import make_inbox
 
 PARAMS = DetectorParams.preset("words", device="cpu", width=320, mag_ratio=1)
@@ -86,28 +87,6 @@ def _run(engine: Engine, found: list[Any], predictor: Any, batch: int, seen: lis
     )  # fmt: skip
 
 
-ROWS = {
-    "documents": "SELECT sha256, status, page_count, error FROM documents ORDER BY sha256",
-    "pages": """SELECT d.sha256, p.page_number, p.width, p.height, p.status, p.error
-                FROM pages p JOIN documents d ON d.id = p.document_id
-                ORDER BY d.sha256, p.page_number""",
-    "regions": """SELECT d.sha256, p.page_number, r.region_index, r.center_x, r.center_y,
-                         r.width, r.height, r.angle, r.score
-                  FROM regions r JOIN page_results pr ON pr.id = r.page_result_id
-                  JOIN pages p ON p.id = pr.page_id JOIN documents d ON d.id = p.document_id
-                  ORDER BY d.sha256, p.page_number, r.region_index""",
-}
-
-
-def _rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
-    with engine.connect() as conn:
-        rows = {k: [tuple(r) for r in conn.execute(text(q))] for k, q in ROWS.items()}
-    # Geometry to 0.01 px and scores to 0.001 (batching may move the last float bits).
-    rows["regions"] = [(*r[:3], *(round(float(v), 2) for v in r[3:8]), round(float(r[8]), 3))
-                       for r in rows["regions"]]  # fmt: skip
-    return rows
-
-
 def test_one_stream_stores_what_runs_per_document_store(
     inbox: Path, predictor: Any, database_url: str, tmp_path: Path
 ) -> None:
@@ -120,14 +99,14 @@ def test_one_stream_stores_what_runs_per_document_store(
         _hold(engine, held, 1, predictor.info)
         for item in found:
             _run(engine, [item], predictor, 1, [])
-        expected = _rows(engine)
+        expected = result_rows(engine)
 
     # One stream, batches of 4 across documents.
     batches: list[set[str]] = []
     for engine in _engine(database_url):
         _hold(engine, held, 4, predictor.info)
         summary = _run(engine, found, predictor, 4, batches)
-        got = _rows(engine)
+        got = result_rows(engine)
 
     assert got == expected
     assert any(len(b) > 1 for b in batches), batches  # pages of several documents in one batch
