@@ -22,7 +22,7 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
-from flows.summary import DocumentSummary, RunSummary
+from pipeline.summary import DocumentSummary, RunSummary
 
 __all__ = [
     "DOCUMENTS_KEY",

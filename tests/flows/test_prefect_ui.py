@@ -26,8 +26,8 @@ from prefect.logging.handlers import APILogHandler
 
 from flows.ocr_documents import ocr_documents
 from flows.params import DatabaseOptions, DetectorOptions, OverlayOptions
-from flows.summary import RunSummary
 from ingest import IngestOptions
+from pipeline.summary import RunSummary
 from tests.craft.pages import text_page
 from tests.flows.documents import write_pdf
 
