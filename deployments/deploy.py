@@ -10,8 +10,6 @@ Everything started from here has Prefect's telemetry off: nothing leaves the mac
 
 from __future__ import annotations
 
-import copyreg
-import functools
 import os
 import subprocess
 import sys
@@ -255,46 +253,19 @@ def serve(
     prefect_serve(sweep, manual, limit=limit)
 
 
-@functools.lru_cache(maxsize=8)
-def _engine_for(url: str) -> Any:
-    """One engine (connection pool) per database URL per Dask worker process."""
-    from db.session import open_database
-
-    return open_database(url, check_schema=False)
-
-
-def _reduce_engine(engine: Any) -> tuple[Any, tuple[str]]:
-    return _engine_for, (engine.url.render_as_string(hide_password=False),)
-
-
-def _engines_travel_as_urls() -> None:
-    """Let Dask ship the flow's SQLAlchemy engine to its workers: it travels as its URL.
-
-    Dask pickles every task's arguments, even on an in-process cluster, and an engine holds
-    locks and sockets; each worker reopens (once) an engine on the same URL instead. The URL,
-    password included, crosses the Dask connection only, never Prefect's API.
-    """
-    from sqlalchemy.engine import Engine
-    from sqlalchemy.engine.base import OptionEngine
-
-    for cls in (Engine, OptionEngine):
-        copyreg.pickle(cls, _reduce_engine)
-
-
 def dask_flow(address: str | None = None, workers: int = 2) -> Any:
-    """``ocr-documents`` with its page tasks on a Dask cluster (needs ``prefect-dask``).
+    """``ocr-documents`` with its detection batches on a Dask cluster (needs ``prefect-dask``).
 
     ``address`` is a running scheduler (``tcp://host:8786``); None starts a local cluster of
-    ``workers`` threads in this process. Rasterizing, detection, overlays and writes of one
-    large document then spread over the cluster instead of four local threads. Dask workers
-    need ``PREFECT_API_URL`` (else each starts its own temporary server), this package, the
-    model cache, and the overlay folder at the same path.
+    ``workers`` threads in this process. The ``detect-pages`` tasks (pages and parameters, no
+    database handle) then run on the cluster's machines, e.g. the one with the GPU; reading,
+    writes and overlays stay in the flow's page stream. Dask workers need
+    ``PREFECT_API_URL`` (else each starts its own temporary server), this package and the
+    model cache.
     """
     from prefect_dask import DaskTaskRunner
 
     from flows.ocr_documents import ocr_documents
-
-    _engines_travel_as_urls()
 
     if address:
         runner = DaskTaskRunner(address=address)

@@ -32,6 +32,7 @@ from flows.params import (
     OverlayParameter,
     RecognitionOptions,
     RecognitionParameter,
+    url_has_password,
 )
 from flows.prefect_internals import TaskRecords, detection_result
 from flows.progress import DOCUMENT_OUTCOME, PageEvent, emit
@@ -57,9 +58,7 @@ def resolve_database_url(options: DatabaseOptions) -> str:
         secret: Any = Secret.load(options.url_secret_block)  # sync in a sync flow
         return str(secret.get())
     if options.url:
-        from sqlalchemy.engine import make_url
-
-        if make_url(options.url).password:
+        if url_has_password(options.url):  # the options refuse it too: never let one through
             raise ValueError(
                 "the database URL parameter contains a password; store the URL in a Prefect "
                 "Secret block and pass its name as url_secret_block (or set "
