@@ -21,6 +21,7 @@ import hashlib
 import os
 import time
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -56,6 +57,7 @@ __all__ = [
     "PAGES_PER_CHILD",
     "ChildRun",
     "WorkItem",
+    "crashed_documents",
     "in_flight_documents",
     "ocr_inbox",
     "pack_children",
@@ -82,6 +84,7 @@ class WorkItem:
     first_page: int | None = None
     last_page: int | None = None
     pages: int = 1
+    alone: bool = False  # in a child that crashed before: not packed with other documents
 
     @property
     def key(self) -> str:
@@ -155,6 +158,7 @@ def plan_work(
     ingestion: IngestOptions,
     pages_per_child: int,
     in_flight: set[str],
+    crashed: AbstractSet[str] = frozenset(),
 ) -> tuple[list[WorkItem], list[dict[str, Any]]]:
     """What to submit, and a row per document explaining what was left out and why.
 
@@ -164,6 +168,7 @@ def plan_work(
     with a child still in flight (``in_flight`` holds sha256 prefixes: per document, not per
     range, so a sweep with another range size cannot overlap it); documents that failed as a
     whole before (a content problem: same bytes, same failure; rerun them with ``ocr-manual``).
+    Documents in ``crashed`` (sha256 prefixes) are marked to go alone.
     """
     known = known_documents(engine, (d.document_id for d in documents))
     todo: list[WorkItem] = []
@@ -199,6 +204,7 @@ def plan_work(
                     first_page=lo if ranged else None,
                     last_page=hi if ranged else None,
                     pages=len(pages),
+                    alone=doc.document_id[:16] in crashed,
                 )
             )
     return todo, skipped
@@ -208,14 +214,14 @@ def pack_children(items: Sequence[WorkItem], pages_per_child: int) -> list[Child
     """Group whole documents, in order, into children of at most ``pages_per_child`` pages.
 
     A page range is a child of its own (its range is the child's ingestion range, which
-    would apply to every input). A document over the budget on its own (a long TIFF) is one
-    child. 0 = one child per item. Deterministic: the same items give the same children,
-    hence the same idempotency keys.
+    would apply to every input), and so is an item marked ``alone``. A document over the
+    budget on its own (a long TIFF) is one child. 0 = one child per item. Deterministic: the
+    same items give the same children, hence the same idempotency keys.
     """
     children: list[ChildRun] = []
     bin_: list[WorkItem] = []
     for item in items:
-        if item.first_page is not None or pages_per_child == 0:
+        if item.first_page is not None or item.alone or pages_per_child == 0:
             children.append(ChildRun((item,)))
             continue
         if bin_ and sum(i.pages for i in bin_) + item.pages > pages_per_child:
@@ -227,8 +233,9 @@ def pack_children(items: Sequence[WorkItem], pages_per_child: int) -> list[Child
     return children
 
 
-def in_flight_documents(deployment: str) -> set[str]:
-    """sha256 prefixes (16 hex digits) of documents with unfinished child runs."""
+def _documents_of_children(deployment: str, states: Sequence[str], most: int | None) -> set[str]:
+    """sha256 prefixes of the documents of inbox children in ``states``: all of them, or the
+    ``most`` that ended last."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         DeploymentFilter,
@@ -239,13 +246,17 @@ def in_flight_documents(deployment: str) -> set[str]:
         FlowRunFilterTags,
     )
     from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.sorting import FlowRunSort
 
     keys: set[str] = set()
+    page = min(most or 200, 200)
+    # All: a unique key keeps offset paging exact. The latest: one page, by end time.
+    order = FlowRunSort.ID_DESC if most is None else FlowRunSort.END_TIME_DESC
     with get_client(sync_client=True) as client:
         dep = client.read_deployment_by_name(deployment)
         run_filter = FlowRunFilter(
             state=FlowRunFilterState(
-                type=FlowRunFilterStateType(any_=[StateType(s) for s in _UNFINISHED])
+                type=FlowRunFilterStateType(any_=[StateType(s) for s in states])
             ),
             tags=FlowRunFilterTags(all_=[INBOX_TAG]),
         )
@@ -254,15 +265,31 @@ def in_flight_documents(deployment: str) -> set[str]:
             runs = client.read_flow_runs(
                 flow_run_filter=run_filter,
                 deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[dep.id])),
-                limit=200,
+                sort=order,
+                limit=page,
                 offset=offset,
             )
             keys.update(
                 t.removeprefix(_DOC_TAG) for r in runs for t in r.tags if t.startswith(_DOC_TAG)
             )
-            if len(runs) < 200:
+            offset += len(runs)
+            if len(runs) < page or (most is not None and offset >= most):
                 return keys
-            offset += 200
+
+
+def in_flight_documents(deployment: str) -> set[str]:
+    """sha256 prefixes (16 hex digits) of documents with unfinished child runs."""
+    return _documents_of_children(deployment, _UNFINISHED, None)
+
+
+def crashed_documents(deployment: str, most: int = 200) -> set[str]:
+    """sha256 prefixes of documents in the ``most`` latest child runs that crashed.
+
+    A child crashes when its process dies (killed for memory, a segfault in a decoder), and
+    a document that kills it would kill every later child it is packed into, starving the
+    documents packed with it: the sweep gives such documents a child of their own.
+    """
+    return _documents_of_children(deployment, ("CRASHED",), most)
 
 
 def _settled(documents: list[Document], seconds: float) -> tuple[list[Document], list[Document]]:
@@ -376,6 +403,7 @@ def ocr_inbox(
     # In-flight first, then the database: a child finishing between the two reads is seen as
     # done; the other order could see it as neither and submit it twice.
     in_flight = in_flight_documents(child_deployment)
+    crashed = crashed_documents(child_deployment)
     engine = open_results_database(resolve_database_url(database))
     try:
         todo, skipped = plan_work(
@@ -385,6 +413,7 @@ def ocr_inbox(
             ingestion=ingestion,
             pages_per_child=pages_per_child,
             in_flight=in_flight,
+            crashed=crashed,
         )
     finally:
         engine.dispose()

@@ -179,6 +179,26 @@ def test_pack_children_fills_the_page_budget_in_order() -> None:
     assert [c.items for c in pack_children(items, 0)] == [(i,) for i in items]
 
 
+def test_documents_of_a_crashed_child_go_alone(engine: Engine, docs: dict[str, Document]) -> None:
+    """A document in a child that crashed (its process died) is not packed again: if it is
+    what kills the process, it must not take the documents packed with it down each time."""
+    crashed = {docs["two.pdf"].document_id[:16]}
+    todo, _ = plan_work(
+        engine,
+        list(docs.values()),
+        params_hash=_expected_params_hash(DetectorParams()),
+        ingestion=IngestOptions(),
+        pages_per_child=PAGES_PER_CHILD,
+        in_flight=set(),
+        crashed=crashed,
+    )
+    children = pack_children(todo, PAGES_PER_CHILD)
+    assert sorted(sorted(Path(p).name for p in c.inputs) for c in children) == [
+        ["a.png", "five.pdf"],
+        ["two.pdf"],
+    ]
+
+
 def test_child_keys_are_stable_and_distinct() -> None:
     """A retried sweep rebuilds the same children with the same idempotency keys; no two
     different children share one (one item's key is its own, as before packing)."""
