@@ -159,8 +159,12 @@ def _flag(name: str, info: FieldInfo) -> inspect.Parameter:
         name,
         inspect.Parameter.KEYWORD_ONLY,
         default=info.default,
-        annotation=Annotated[annotation, typer.Option(flag, **option)],
+        annotation=Annotated[annotation, typer.Option(flag, *_ALIASES.get(name, ()), **option)],
     )
+
+
+# Spellings from before the flags were derived from the fields: scripts keep working.
+_ALIASES = {"with_refiner": ("--refiner/--no-refiner",)}
 
 
 def detector_flags(
