@@ -90,13 +90,16 @@ class StreamSettings:
     output_dir: Path
     skip_processed: bool = True
     stale_after: timedelta = timedelta(minutes=10)
-    max_in_flight: int = 0  # 0: enough for two batches and the readers' slices
+    max_in_flight: int = 0  # 0: enough for two detector calls and the readers' slices
+    # Batches per detector call: one task run per call in the flow, and the predictor
+    # post-processes a call's pages while its next batch runs (post_threads).
+    batches_per_call: int = 4
     writer_threads: int = 2
     render_threads: int = 2
 
     def in_flight_limit(self, readers: int) -> int:
-        """Pages held at once: two detector batches plus a slice per reader and one spare."""
-        auto = 2 * self.params.batch_size + SLICE_PAGES * (readers + 1)
+        """Pages held at once: two detector calls plus a slice per reader and one spare."""
+        auto = 2 * self.params.batch_size * self.batches_per_call + SLICE_PAGES * (readers + 1)
         return self.max_in_flight or auto
 
 
@@ -349,29 +352,34 @@ class PageStream:
     # -- detection ------------------------------------------------------------------------
 
     def _full_batch_soon(self) -> bool:
-        """Whether waiting for the next slice could fill a batch: only when one is being read
-        and a batch holds more than one page (else detect what is ready now)."""
-        return self.settings.params.batch_size > 1 and len(self._ready) < self._batch_size()
-
-    def _batch_size(self) -> int:
-        return self.settings.params.batch_size
+        """Whether waiting for the slice being read could fill a batch: only when a batch
+        holds more than one page and fewer are ready (else detect what is ready now)."""
+        size = self.settings.params.batch_size
+        return size > 1 and len(self._ready) < size
 
     def _next_batch(self, flush: bool) -> list[_Ready]:
-        """Up to ``batch_size`` ready pages of one padded size: a full group if there is
-        one, else (``flush``) the group of the oldest page."""
+        """The pages for one detector call: full batches (``batch_size`` pages of one padded
+        size) first, up to ``batches_per_call`` of them; with ``flush``, whatever is ready
+        up to that many pages (the predictor groups them by size itself)."""
         if not self._ready:
             return []
-        size = self._batch_size()
+        size = self.settings.params.batch_size
+        limit = size * self.settings.batches_per_call
         groups: dict[tuple[int, int], list[_Ready]] = {}
         for r in self._ready:
             groups.setdefault(r.key, []).append(r)
-        full = next((g for g in groups.values() if len(g) >= size), None)
-        if full is None and not flush:
+        call: list[_Ready] = []
+        for group in groups.values():
+            full = len(group) - len(group) % size
+            call += group[: min(full, limit - len(call))]
+        if not call and not flush:
             return []
-        batch = (full or groups[self._ready[0].key])[:size]
-        taken = {id(r) for r in batch}
+        if flush:
+            taken = {id(r) for r in call}
+            call += [r for r in self._ready if id(r) not in taken][: limit - len(call)]
+        taken = {id(r) for r in call}
         self._ready = [r for r in self._ready if id(r) not in taken]
-        return batch
+        return call
 
     def _detect(self, batch: list[_Ready]) -> None:
         t0 = time.perf_counter()
