@@ -12,6 +12,7 @@ import os
 import sys
 import tomllib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -148,31 +149,31 @@ def run_flow_with_progress(
             rate = f"{done / elapsed:.2f}" if elapsed > 0 else "-"
             bar.update(task_id, completed=done, total=total, rate=rate)
 
+        job = _Job(detector, url, output, ingestion, skip_processed, overlay, reading, verbose)
         if server_configured():
-            summary = _run_on_server(
-                inputs, detector, url, output, ingestion, skip_processed, overlay, reading,
-                verbose, on_page,
-            )  # fmt: skip
+            summary = _run_on_server(job, inputs, on_page)
         else:
-            summary = _run_here(
-                found, detector, url, output, ingestion, skip_processed, overlay, reading,
-                verbose, on_page,
-            )  # fmt: skip
+            summary = _run_here(job, found, on_page)
     print_summary(summary, quiet=quiet)
     return summary
 
 
+@dataclass(frozen=True)
+class _Job:
+    """What ``ocrflow run`` was asked to do, checked by :func:`preflight`."""
+
+    detector: DetectorOptions
+    url: str
+    output: Path
+    ingestion: IngestOptions
+    skip_processed: bool
+    overlay: OverlayOptions
+    recognition: RecognitionOptions
+    verbose: bool
+
+
 def _run_here(
-    found: list[Document | DocumentError],
-    detector: DetectorOptions,
-    url: str,
-    output: Path,
-    ingestion: IngestOptions,
-    skip_processed: bool,
-    overlay: OverlayOptions,
-    recognition: RecognitionOptions,
-    verbose: bool,
-    on_page: Callable[[int, int], None],
+    job: _Job, found: list[Document | DocumentError], on_page: Callable[[int, int], None]
 ) -> RunSummary:
     """The page pipeline in this process: the predictor called directly, warnings to stderr."""
     from craft.zoo import craft_predictor
@@ -181,7 +182,7 @@ def _run_here(
     from pipeline.run import RunRequest, run_documents
     from pipeline.stream import Hooks
 
-    params = detector.resolve()
+    params = job.detector.resolve()
     predictor = craft_predictor(params=params)
     pages = {"done": 0, "total": 1}
 
@@ -194,18 +195,18 @@ def _run_here(
 
     def log(level: int, message: str, *args: object, outcome: bool = False) -> None:
         """The run's warnings (``--verbose``: everything, per-document lines too) to stderr."""
-        if verbose or (level >= logging.WARNING and not outcome):
+        if job.verbose or (level >= logging.WARNING and not outcome):
             print(f"{logging.getLevelName(level).lower()}: {message % args}", file=sys.stderr)
 
-    engine = open_results_database(url)
+    engine = open_results_database(job.url)
     try:
         request = RunRequest(
             params=params,
-            ingestion=ingestion,
-            overlay=overlay,
-            recognition=recognition,
-            output_dir=output.resolve(),
-            skip_processed=skip_processed,
+            ingestion=job.ingestion,
+            overlay=job.overlay,
+            recognition=job.recognition,
+            output_dir=job.output.resolve(),
+            skip_processed=job.skip_processed,
         )
         return run_documents(
             found,
@@ -218,32 +219,23 @@ def _run_here(
                 page=page,
                 log=log,
             ),
-            database=mask_url(url),
+            database=mask_url(job.url),
         )
     finally:
         engine.dispose()
 
 
 def _run_on_server(
-    inputs: Sequence[str],
-    detector: DetectorOptions,
-    url: str,
-    output: Path,
-    ingestion: IngestOptions,
-    skip_processed: bool,
-    overlay: OverlayOptions,
-    recognition: RecognitionOptions,
-    verbose: bool,
-    on_page: Callable[[int, int], None],
+    job: _Job, inputs: Sequence[str], on_page: Callable[[int, int], None]
 ) -> RunSummary:
     """The ``ocr-documents`` flow, reported to the configured server."""
-    configure_prefect(verbose)
+    configure_prefect(job.verbose)
     # Through the environment, not a flow parameter: a password must never reach the UI.
-    os.environ["OCRFLOW_DATABASE_URL"] = url
+    os.environ["OCRFLOW_DATABASE_URL"] = job.url
     from flows.ocr_documents import ocr_documents
     from flows.progress import PageEvent, hide_document_outcomes, listening
 
-    if not verbose:
+    if not job.verbose:
         hide_document_outcomes()
 
     def on_event(event: PageEvent) -> None:
@@ -252,12 +244,12 @@ def _run_on_server(
     with listening(on_event):
         return ocr_documents(
             inputs=list(inputs),
-            detector=detector,
-            ingestion=ingestion,
-            overlay=overlay,
-            recognition=recognition,
-            output_dir=str(output),
-            skip_processed=skip_processed,
+            detector=job.detector,
+            ingestion=job.ingestion,
+            overlay=job.overlay,
+            recognition=job.recognition,
+            output_dir=str(job.output),
+            skip_processed=job.skip_processed,
         )
 
 
