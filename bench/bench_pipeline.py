@@ -181,8 +181,10 @@ def _post_in_process(batch: list[np.ndarray]) -> tuple[list[PageResult], float]:
 def stage_post_processes(
     recording: Recording, params: DetectorParams, batches: list[list[np.ndarray]], workers: int
 ) -> Measured:
-    """Post-processing in worker processes (pages shipped to them, maps looked up there)."""
+    """Post-processing in worker processes, a page per task as the threads get them (pages
+    shipped to the workers, maps looked up there)."""
     init = (str(recording.folder), params.model_dump_json())
+    batches = [[page] for batch in batches for page in batch]
     spawn = multiprocessing.get_context("spawn")  # this process holds engine threads: no fork
     with ProcessPoolExecutor(workers, spawn, _post_worker_init, init) as pool:
         list(pool.map(_post_in_process, batches[:workers]))  # start-up out of the timing
@@ -393,6 +395,8 @@ def main() -> None:
         print(f"  StageTimings per page: preprocess {pre * 1000:.1f} ms, postprocess "
               f"{post * 1000:.1f} ms (wall on its thread)")  # fmt: skip
 
+        print(f"  to keep the detector busy, every other stage together must spend under "
+              f"{args.seconds_per_page * 1000:.1f} ms of wall time per page")  # fmt: skip
         pairs = [(img, res) for img, res in zip(images, results, strict=True)]
         if "stages" in modes:
             print("stages alone (core-ms/page from the 1-worker run):")
@@ -420,13 +424,16 @@ def main() -> None:
             for w in counts:
                 own = replay_predictor(backend, params, post_threads=w)
                 out = folder / f"own{w}"
+                busy = backend.pages
                 m = own_pipeline(documents, options, own, Database(out), Renderer(out), w)
-                line(f"{w} worker(s) per stage", m, "(core-ms: whole process)")
+                busy = (backend.pages - busy) * args.seconds_per_page / m.wall
+                line(f"{w} worker(s) per stage", m, f"(whole process; detector busy {busy:.0%})")
         if "pipeline" in modes:
             print("whole path, pipeline.run.run_documents (CLI in-process path, replay installed):")
-            with replaying(recording, args.seconds_per_page):
+            with replaying(recording, args.seconds_per_page) as engine:
                 m, stages = product_pipeline(documents, options, params, folder)
-            line("run_documents", m, "(core-ms: whole process)")
+            busy = engine.pages * args.seconds_per_page / m.wall
+            line("run_documents", m, f"(whole process; detector busy {busy:.0%})")
             n = max(stages.get("pages", 0), 1)
             print("  its stages, ms/page: " + ", ".join(
                 f"{k} {v / n * 1000:.1f}" for k, v in stages.items() if k != "pages"))  # fmt: skip
