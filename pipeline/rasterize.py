@@ -52,8 +52,9 @@ def _cpu_seconds() -> float:
 
 
 def default_workers() -> int:
-    """One reader per core, at most four: PDFs render in poppler child processes anyway."""
-    return max(1, min(os.cpu_count() or 1, 4))
+    """Half the cores, one to eight: the other half post-processes (or runs the CPU
+    detector); a GPU's 50+ pages/s need several readers, a 2-core machine one."""
+    return max(1, min((os.cpu_count() or 2) // 2, 8))
 
 
 def _context() -> BaseContext:
