@@ -109,8 +109,13 @@ def serve(
     cron: CronOpt = "*/10 * * * *",
     limit: Annotated[int, typer.Option(min=1, help="Flow runs at once.")] = 2,
     pages_per_child: Annotated[
-        int, typer.Option(min=0, help="Page-range size for long PDFs; 0 = whole documents.")
-    ] = 20,
+        int | None,
+        typer.Option(
+            min=0,
+            help="Pages per child run: small documents packed together, long PDFs split into "
+            "ranges of this size; 0 = one child per document (default: the ocr-inbox flow's).",
+        ),
+    ] = None,
 ) -> None:
     """Serve ocr-inbox (on CRON) and ocr-manual from this process, no work pool needed.
 

@@ -212,7 +212,7 @@ def serve(
     *,
     cron: str = DEFAULT_CRON,
     limit: int = 2,
-    pages_per_child: int = 20,
+    pages_per_child: int | None = None,
 ) -> None:
     """Serve ``ocr-inbox`` (on ``cron``) and ``ocr-manual`` from this process until stopped.
 
@@ -241,7 +241,8 @@ def serve(
         parameters={
             "inbox": str(inbox.resolve()),
             "output_dir": out,
-            "pages_per_child": pages_per_child,
+            # None: the flow's own page budget (flows.inbox.PAGES_PER_CHILD)
+            **({} if pages_per_child is None else {"pages_per_child": pages_per_child}),
         },
         concurrency_limit=1,
         tags=["ocrflow", "inbox"],

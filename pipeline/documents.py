@@ -8,7 +8,6 @@ holds what that takes, so no function needs fifteen arguments.
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -54,7 +53,7 @@ class DocumentState:
     abandoned: bool = False  # the document failed as a whole: later slices are dropped
     scores: list[float] = field(default_factory=list)
     thumbnail_uri: str | None = None
-    started: float = field(default_factory=time.perf_counter)
+    work_s: float = 0.0  # its slices' reading and its pages' share of detector calls
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def plan(self, slice_pages: int) -> None:
@@ -87,9 +86,10 @@ class DocumentState:
         return [n for n in self.numbers if n >= from_page]
 
     def close(self) -> DocumentSummary:
-        """The finished document's summary, with its outcome, mean score and time."""
+        """The finished document's summary, with its outcome, mean score and work time (not
+        the wall time from open to close: in a stream documents overlap and wait their turn)."""
         s = self.summary
         s.mean_score = sum(self.scores) / len(self.scores) if self.scores else None
-        s.seconds = time.perf_counter() - self.started
+        s.seconds = self.work_s
         s.status = outcome(s)
         return s

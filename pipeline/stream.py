@@ -313,6 +313,7 @@ class PageStream:
         state, numbers = item.state, item.numbers
         loaded = rasterizer.result(item.future, state.document, item.options)
         self.stages.add("read", loaded.cpu_s)
+        state.work_s += loaded.cpu_s
         queued = 0
         t0 = time.thread_time()
         try:
@@ -393,7 +394,10 @@ class PageStream:
                 self._release(1)
             return
         finally:
-            self.stages.add("detect", time.perf_counter() - t0)
+            elapsed = time.perf_counter() - t0
+            self.stages.add("detect", elapsed)
+            for r in batch:
+                r.state.work_s += elapsed / len(batch)
         self.stages.add("pages", len(batch))
         for r, result in zip(batch, results, strict=True):
             state = r.state

@@ -21,14 +21,18 @@ class DocumentSummary(BaseModel):
     pages_skipped: int = 0
     regions: int = 0
     mean_score: float | None = None
-    seconds: float = 0.0
+    seconds: float = Field(
+        0.0,
+        description="Work on this document: reading its pages and its pages' share of the "
+        "detector's calls (documents overlap in a run, so this is not wall time).",
+    )
     error: str | None = None
     overlays: list[str] = Field(default_factory=list)
     claimed_by: int | None = Field(None, description="Run id that holds the document's claim.")
 
     @property
     def seconds_per_page(self) -> float | None:
-        """Wall seconds per processed page."""
+        """Work seconds per processed page (see ``seconds``)."""
         done = self.pages - self.pages_failed - self.pages_skipped
         return self.seconds / done if done > 0 else None
 
