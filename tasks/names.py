@@ -15,7 +15,6 @@ __all__ = [
     "batch_label",
     "document_label",
     "flow_run_name",
-    "options_label",
     "page_range_label",
     "run_name",
     "run_name_from_parameters",
@@ -121,8 +120,3 @@ def task_run_namer(verb: str, label: Callable[[Mapping[str, Any]], str]) -> Call
         return f"{verb} {what}".rstrip()
 
     return name
-
-
-def options_label(document: Any, options: Any) -> str:
-    """``document_label`` of a ``Document`` and the page range of its ``IngestOptions``."""
-    return document_label(document.path, _get(options, "first_page"), _get(options, "last_page"))
