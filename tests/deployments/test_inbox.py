@@ -296,8 +296,19 @@ def test_prefect_yaml_runs_the_project_from_its_directory() -> None:
         assert env[f"OCRFLOW_{name}"]
 
 
-def test_deploy_refuses_without_a_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+@pytest.fixture
+def no_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No Prefect server configured: neither in the environment nor in this process's settings
+    (the session's test harness, once started by an earlier test, sets one there)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        yield
+
+
+@pytest.mark.usefixtures("no_server")
+def test_deploy_refuses_without_a_server(tmp_path: Path) -> None:
     app = typer.Typer()
     register(app)
     result = CliRunner().invoke(app, ["deploy", "--inbox", str(tmp_path / "in")])
@@ -305,8 +316,8 @@ def test_deploy_refuses_without_a_server(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert "PREFECT_API_URL is not set" in result.output
 
 
-def test_serve_refuses_without_a_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+@pytest.mark.usefixtures("no_server")
+def test_serve_refuses_without_a_server(tmp_path: Path) -> None:
     app = typer.Typer()
     register(app)
     result = CliRunner().invoke(app, ["serve", "--inbox", str(tmp_path / "in")])
