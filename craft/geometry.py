@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
 from craft.types import Region
 
-__all__ = ["quad_to_region", "scale_quads", "size_filter"]
+__all__ = ["quad_to_region", "quads_to_regions", "scale_quads", "size_filter"]
 
 
 def scale_quads(quads: np.ndarray, ratio: float, ratio_net: float = 2.0) -> np.ndarray:
@@ -23,21 +24,42 @@ def quad_to_region(quad: np.ndarray, score: float, ndigits: int = 2) -> Region:
     width = |p0 p1|, height = |p1 p2|; angle = direction of p0 -> p1 in degrees, clockwise on
     screen (y down), folded into [-90, 90) so a box and its 180-degree twin agree.
     """
-    q = quad.astype(np.float64)
-    p0, p1, p2 = q[0], q[1], q[2]
-    width = float(np.hypot(*(p1 - p0)))
-    height = float(np.hypot(*(p2 - p1)))
-    angle = math.degrees(math.atan2(p1[1] - p0[1], p1[0] - p0[0]))
-    angle = (angle + 90.0) % 180.0 - 90.0
-    cx, cy = q.mean(axis=0)
-    poly = tuple((round(float(x), ndigits), round(float(y), ndigits)) for x, y in q)
-    return Region(
-        polygon=poly,  # type: ignore[arg-type]
-        center=(round(float(cx), ndigits), round(float(cy), ndigits)),
-        size=(round(width, ndigits), round(height, ndigits)),
-        angle=round(angle + 0.0, 4),
-        score=round(min(max(float(score), 0.0), 1.0), 6),
-    )
+    [region] = quads_to_regions(np.asarray(quad)[None], [score], ndigits)
+    return region
+
+
+def quads_to_regions(
+    quads: np.ndarray, scores: Sequence[float] | np.ndarray, ndigits: int = 2
+) -> list[Region]:
+    """``quad_to_region`` of each of (N, 4, 2) ordered quads, the arithmetic done per array.
+
+    Sides and centres are numpy element-wise operations (the same float64 results as per quad);
+    the angle stays ``math.atan2`` and the rounding Python's ``round``, as per quad, so the
+    regions are the same to the last bit.
+    """
+    q = np.asarray(quads, dtype=np.float64).reshape(-1, 4, 2)
+    if len(q) != len(scores):
+        raise ValueError(f"{len(q)} quads but {len(scores)} scores")
+    d01, d12 = q[:, 1] - q[:, 0], q[:, 2] - q[:, 1]
+    widths = np.hypot(d01[:, 0], d01[:, 1]).tolist()
+    heights = np.hypot(d12[:, 0], d12[:, 1]).tolist()
+    centers = q.mean(axis=1).tolist()
+    corners = q.tolist()
+    dx, dy = d01[:, 0].tolist(), d01[:, 1].tolist()
+    out = []
+    for i, score in enumerate(scores):
+        angle = (math.degrees(math.atan2(dy[i], dx[i])) + 90.0) % 180.0 - 90.0
+        cx, cy = centers[i]
+        out.append(
+            Region(
+                polygon=tuple((round(x, ndigits), round(y, ndigits)) for x, y in corners[i]),  # type: ignore[arg-type]
+                center=(round(cx, ndigits), round(cy, ndigits)),
+                size=(round(widths[i], ndigits), round(heights[i], ndigits)),
+                angle=round(angle + 0.0, 4),
+                score=round(min(max(float(score), 0.0), 1.0), 6),
+            )
+        )
+    return out
 
 
 def size_filter(regions: list[Region], size_threshold: float) -> list[Region]:

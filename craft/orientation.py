@@ -24,9 +24,9 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from craft.geometry import quad_to_region
-from craft.postprocess import order_quad
-from craft.tighten import ink_crop, to_gray
+from craft.geometry import quads_to_regions
+from craft.postprocess import order_quad, order_quads
+from craft.tighten import InkCrops
 from craft.types import Region
 
 __all__ = [
@@ -79,27 +79,27 @@ def regions_to_original(
     """Regions found on the upright page, in the pixels of the page as it was given."""
     if orientation % 360 == 0:
         return list(regions)
+    if not regions:
+        return []
     m = turn_matrix(orientation, upright_w, upright_h)
-    out = []
-    for r in regions:
-        quad = np.asarray(r.polygon, dtype=np.float64) @ m[:, :2].T + m[:, 2]
-        out.append(quad_to_region(order_quad(quad.astype(np.float32)), r.score))
-    return out
+    # The matrix holds 0 and +-1 only: every product and sum is exact, in any order.
+    quads = np.asarray([r.polygon for r in regions], dtype=np.float64) @ m[:, :2].T + m[:, 2]
+    return quads_to_regions(order_quads(quads.astype(np.float32)), [r.score for r in regions])
 
 
 def _elongated(regions: Sequence[Region]) -> list[tuple[np.ndarray, float, bool]]:
     """(quad, long side, runs vertically) of the longest elongated regions."""
-    out = []
-    for r in regions:
-        q = np.asarray(r.polygon, dtype=np.float64)
-        a, b = q[1] - q[0], q[3] - q[0]
-        la, lb = float(np.hypot(*a)), float(np.hypot(*b))
-        if min(la, lb) < 1 or max(la, lb) < ELONGATED * min(la, lb):
-            continue
-        axis = a if la >= lb else b
-        out.append((q, max(la, lb), abs(axis[1]) > abs(axis[0])))
-    out.sort(key=lambda t: -t[1])
-    return out[:MAX_REGIONS]
+    if not regions:
+        return []
+    q = np.asarray([r.polygon for r in regions], dtype=np.float64)
+    a, b = q[:, 1] - q[:, 0], q[:, 3] - q[:, 0]
+    la, lb = np.hypot(a[:, 0], a[:, 1]), np.hypot(b[:, 0], b[:, 1])
+    short, long = np.minimum(la, lb), np.maximum(la, lb)
+    keep = np.flatnonzero((short >= 1) & (long >= ELONGATED * short))
+    axis = np.where((la >= lb)[:, None], a, b)
+    vertical = np.abs(axis[:, 1]) > np.abs(axis[:, 0])
+    keep = keep[np.argsort(-long[keep], kind="stable")][:MAX_REGIONS]
+    return [(q[i], float(long[i]), bool(vertical[i])) for i in keep.tolist()]
 
 
 def _reading_quad(q: np.ndarray, vertical: bool) -> np.ndarray:
@@ -127,20 +127,25 @@ def updown_vote(ink: np.ndarray) -> tuple[float, float]:
     return (above - below) / (above + below), above + below
 
 
-def page_orientation(page: np.ndarray, regions: Sequence[Region]) -> int:
-    """The page's orientation (0, 90, 180, 270) from its first-pass regions."""
+def page_orientation(
+    page: np.ndarray, regions: Sequence[Region], crops: InkCrops | None = None
+) -> int:
+    """The page's orientation (0, 90, 180, 270) from its first-pass regions.
+
+    ``crops``: the page's ``InkCrops``, to share the regions' crops with tight boxes.
+    """
     longest = _elongated(regions)
     if not longest:
         return 0
     vertical = sum(length for _, length, v in longest if v)
     horizontal = sum(length for _, length, v in longest if not v)
     sideways = vertical > SIDEWAYS * horizontal
-    gray = to_gray(page)
+    crops = InkCrops(page) if crops is None else crops
     votes = weights = 0.0
     for q, _, v in longest:
         if v != sideways:
             continue
-        ink = ink_crop(gray, _reading_quad(q, v))
+        ink = crops(_reading_quad(q, v))
         if ink is None:
             continue
         vote, weight = updown_vote(ink)

@@ -12,13 +12,13 @@ import numpy as np
 
 from craft.backends import InferenceBackend, ScoreMaps, default_threads
 from craft.blank import content_window, paste
-from craft.geometry import quad_to_region, scale_quads, size_filter
+from craft.geometry import quads_to_regions, scale_quads, size_filter
 from craft.linesplit import split_lines
 from craft.orientation import page_orientation, regions_to_original, upright_page
 from craft.params import DetectorParams
 from craft.postprocess import detect_quads
 from craft.preprocess import Prepared, check_page, padded_size, stack_pages
-from craft.tighten import tighten_regions
+from craft.tighten import InkCrops, tighten_regions
 from craft.types import PageResult, Region, StageTimings
 
 __all__ = ["CraftPredictor", "ModelInfo", "maps_to_regions"]
@@ -182,7 +182,8 @@ class CraftPredictor:
         if not (p.tight_boxes or p.detect_orientation):
             return res
         t0 = time.perf_counter()
-        if p.detect_orientation and (turned := page_orientation(page, res.regions)):
+        crops = InkCrops(page)  # regions warped once for both steps
+        if p.detect_orientation and (turned := page_orientation(page, res.regions, crops)):
             up = upright_page(page, turned)
             [again] = self._upright_twin().predict([up])
             back = regions_to_original(again.regions, turned, up.shape[1], up.shape[0])
@@ -194,7 +195,7 @@ class CraftPredictor:
                 postprocess=res.timings.postprocess + (time.perf_counter() - t0 - t.total),
             )
             return replace(res, regions=tuple(back), timings=timings, orientation=turned)
-        regions = tuple(tighten_regions(page, res.regions)) if p.tight_boxes else res.regions
+        regions = tuple(tighten_regions(page, res.regions, crops)) if p.tight_boxes else res.regions
         timings = replace(
             res.timings, postprocess=res.timings.postprocess + time.perf_counter() - t0
         )
@@ -286,5 +287,5 @@ def maps_to_regions(
     if params.split_lines:
         boxes = split_lines(maps.text[index, :mh, :mw], boxes, params.text_threshold)
     quads = scale_quads(boxes.quads, meta.ratio)
-    regions = [quad_to_region(q, s) for q, s in zip(quads, boxes.scores, strict=True)]
+    regions = quads_to_regions(quads, boxes.scores)
     return size_filter(regions, params.size_threshold)

@@ -14,11 +14,20 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from craft.geometry import quad_to_region
-from craft.postprocess import order_quad
+from craft.geometry import quads_to_regions
+from craft.postprocess import order_quads
 from craft.types import Region
 
-__all__ = ["ink_crop", "ink_span", "tighten_quad", "tighten_regions", "to_gray"]
+__all__ = [
+    "InkCrops",
+    "cut_to_ink",
+    "ink_crop",
+    "ink_span",
+    "low_contrast",
+    "tighten_quad",
+    "tighten_regions",
+    "to_gray",
+]
 
 MIN_CONTRAST = 40  # gray levels between ink and paper below which a region is left as it is
 
@@ -72,18 +81,44 @@ def ink_crop(gray: np.ndarray, quad: np.ndarray) -> np.ndarray | None:
         gray, cv2.getAffineTransform(src, dst), (cw, ch), flags=cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_REPLICATE,
     )  # fmt: skip
-    lo, hi = np.percentile(crop, (2, 98))
-    if hi - lo < MIN_CONTRAST:
+    if low_contrast(crop):
         return None
     _, ink = cv2.threshold(crop, 0, 1, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
-    if ink.mean() > 0.5:  # light text on a dark ground: the minority is the ink
+    if 2 * cv2.countNonZero(ink) > ink.size:  # light text on a dark ground: the minority is ink
         ink = 1 - ink
     return ink
 
 
+def low_contrast(crop: np.ndarray) -> bool:
+    """Whether the 2nd and 98th percentiles of a uint8 crop lie under ``MIN_CONTRAST`` apart.
+
+    ``np.percentile`` sorts the crop; the order statistics around both percentiles come from
+    its 256-bin histogram instead. Each percentile lies between its two neighbouring order
+    statistics, so only when those bounds leave the answer open (rare) is ``np.percentile``
+    asked, and the answer is always the one ``np.percentile`` gives.
+    """
+    n = crop.size
+    counts = cv2.calcHist([crop], [0], None, [256], [0, 256]).ravel().astype(np.int64)
+    cum = np.cumsum(counts)
+    # Sorted-order positions bracketing each percentile (one extra either side for safety).
+    k_lo, k_hi = int((n - 1) * 0.02), int((n - 1) * 0.98)
+    ranks = [min(max(k, 0), n - 1) for k in (k_lo - 1, k_lo + 2, k_hi - 1, k_hi + 2)]
+    lo_min, lo_max, hi_min, hi_max = np.searchsorted(cum, ranks, side="right").tolist()
+    if hi_min - lo_max >= MIN_CONTRAST:
+        return False
+    if hi_max - lo_min < MIN_CONTRAST:
+        return True
+    lo, hi = np.percentile(crop, (2, 98))
+    return bool(hi - lo < MIN_CONTRAST)
+
+
 def tighten_quad(gray: np.ndarray, quad: np.ndarray) -> np.ndarray:
     """The quad cut to its ink: same angle, same corner order, never larger."""
-    ink = ink_crop(gray, quad)
+    return cut_to_ink(quad, ink_crop(gray, quad))
+
+
+def cut_to_ink(quad: np.ndarray, ink: np.ndarray | None) -> np.ndarray:
+    """``tighten_quad`` given the quad's ``ink_crop`` (None: the quad as it is)."""
     if ink is None:
         return quad
     q = quad.astype(np.float64)
@@ -107,11 +142,41 @@ def tighten_quad(gray: np.ndarray, quad: np.ndarray) -> np.ndarray:
     return np.stack([p0, p1, p2, p3]).astype(np.float32)
 
 
-def tighten_regions(page: np.ndarray, regions: list[Region] | tuple[Region, ...]) -> list[Region]:
-    """Every region cut to its ink on ``page`` (BGR or gray, the page the regions are on)."""
-    gray = to_gray(page)
-    out = []
-    for r in regions:
-        quad = tighten_quad(gray, np.asarray(r.polygon, dtype=np.float32))
-        out.append(quad_to_region(order_quad(quad), r.score))
-    return out
+class InkCrops:
+    """``ink_crop`` on one page, each quad's crop made once.
+
+    Orientation detection and tight boxes warp many of the same regions of a page (the
+    first pass's quads, as float64 corners): sharing one ``InkCrops`` between them does each
+    warp once. Crops are read-only.
+    """
+
+    def __init__(self, page: np.ndarray) -> None:
+        self.gray = to_gray(page)
+        self._crops: dict[bytes, np.ndarray | None] = {}
+
+    def __call__(self, quad: np.ndarray) -> np.ndarray | None:
+        """``ink_crop(gray, quad)``, computed on the first call for these corners."""
+        key = np.asarray(quad, dtype=np.float64).tobytes()
+        if key not in self._crops:
+            ink = ink_crop(self.gray, quad)
+            if ink is not None:
+                ink.flags.writeable = False
+            self._crops[key] = ink
+        return self._crops[key]
+
+
+def tighten_regions(
+    page: np.ndarray,
+    regions: list[Region] | tuple[Region, ...],
+    crops: InkCrops | None = None,
+) -> list[Region]:
+    """Every region cut to its ink on ``page`` (BGR or gray, the page the regions are on).
+
+    ``crops``: the page's ``InkCrops`` when another step (orientation) already made some.
+    """
+    if not regions:
+        return []
+    crops = InkCrops(page) if crops is None else crops
+    quads = np.asarray([r.polygon for r in regions], dtype=np.float32)
+    tight = np.stack([cut_to_ink(q, crops(q)) for q in quads])
+    return quads_to_regions(order_quads(tight), [r.score for r in regions])

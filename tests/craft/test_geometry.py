@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 import pytest
 
-from craft.geometry import quad_to_region, scale_quads, size_filter
+from craft.geometry import quad_to_region, quads_to_regions, scale_quads, size_filter
 from craft.postprocess import order_quad
 
 
@@ -80,3 +82,34 @@ def test_size_filter_auto_uses_half_the_median_height() -> None:
     lines = [quad_to_region(rotated_quad(50, 20 * i, 300, 20, 0), 1) for i in range(1, 6)]
     speck = quad_to_region(rotated_quad(400, 400, 6, 6, 0), 1)
     assert size_filter([*lines, speck], -1) == lines
+
+
+def one_by_one(quad: np.ndarray, score: float) -> tuple:
+    """The per-quad arithmetic ``quads_to_regions`` must reproduce bit for bit."""
+    q = quad.astype(np.float64)
+    p0, p1, p2 = q[0], q[1], q[2]
+    angle = (math.degrees(math.atan2(p1[1] - p0[1], p1[0] - p0[0])) + 90.0) % 180.0 - 90.0
+    cx, cy = q.mean(axis=0)
+    return (
+        tuple((round(float(x), 2), round(float(y), 2)) for x, y in q),
+        (round(float(cx), 2), round(float(cy), 2)),
+        (round(float(np.hypot(*(p1 - p0))), 2), round(float(np.hypot(*(p2 - p1))), 2)),
+        round(angle + 0.0, 4),
+        round(min(max(float(score), 0.0), 1.0), 6),
+    )
+
+
+def test_quads_to_regions_equals_the_per_quad_arithmetic() -> None:
+    rng = np.random.default_rng(7)
+    cx, cy, w, h = rng.uniform(0, 2000, (2, 500)).tolist() + rng.uniform(1, 400, (2, 500)).tolist()
+    angles = rng.uniform(-90, 90, 500).tolist()
+    quads = np.stack([rotated_quad(*box) for box in zip(cx, cy, w, h, angles, strict=True)])
+    quads[::7] = np.round(quads[::7])  # axis-aligned integer corners too
+    scores = rng.uniform(-0.1, 1.1, len(quads)).astype(np.float32)
+    regions = quads_to_regions(quads, scores)
+    assert [(r.polygon, r.center, r.size, r.angle, r.score) for r in regions] == [
+        one_by_one(q, s) for q, s in zip(quads, scores, strict=True)
+    ]
+    assert quads_to_regions(np.zeros((0, 4, 2), np.float32), []) == []
+    with pytest.raises(ValueError, match="2 quads but 1 scores"):
+        quads_to_regions(quads[:2], scores[:1])

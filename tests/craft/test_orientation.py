@@ -16,6 +16,7 @@ from craft.orientation import (
     turn_page,
     upright_page,
 )
+from craft.tighten import InkCrops, tighten_regions
 from craft.types import Region
 from tests.craft.pages import text_page
 
@@ -64,6 +65,16 @@ def test_the_vote_finds_each_quarter_turn(degrees: int) -> None:
     assert page_orientation(turned, moved(regions, degrees, w, h)) == degrees
 
 
+@pytest.mark.parametrize("degrees", [0, 90, 180, 270])
+def test_crops_shared_with_tight_boxes_give_the_same_vote(degrees: int) -> None:
+    page, regions = page_and_lines()
+    h, w = page.shape[:2]
+    turned, found = turn_page(page, degrees), moved(regions, degrees, w, h)
+    crops = InkCrops(turned)
+    assert page_orientation(turned, found, crops) == degrees
+    assert tighten_regions(turned, found, crops) == tighten_regions(turned, found)
+
+
 def test_regions_come_back_into_the_given_pages_pixels() -> None:
     page, regions = page_and_lines()
     h, w = page.shape[:2]
@@ -88,6 +99,7 @@ def test_a_turned_page_is_detected_upright_and_reported_in_its_own_pixels(
     from craft.zoo import craft_predictor
 
     page = cv2.imread(str(golden_dir / "page.png"), cv2.IMREAD_COLOR)
+    assert page is not None
     h, w = page.shape[:2]
     plain = craft_predictor("words", device="cpu", detect_orientation=False)  # the reference's
     oriented = craft_predictor("words", device="cpu", detect_orientation=True)

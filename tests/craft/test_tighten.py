@@ -7,7 +7,16 @@ import numpy as np
 import pytest
 
 from craft.geometry import quad_to_region
-from craft.tighten import ink_span, tighten_quad, tighten_regions
+from craft.tighten import (
+    MIN_CONTRAST,
+    InkCrops,
+    cut_to_ink,
+    ink_crop,
+    ink_span,
+    low_contrast,
+    tighten_quad,
+    tighten_regions,
+)
 from tests.craft.pages import text_page
 
 
@@ -69,3 +78,30 @@ def test_ink_span_drops_only_small_border_fragments() -> None:
     assert ink_span(profile, main_extent=12, min_gap=2) == (4, 12)  # a 1-px gap keeps the last
     assert ink_span(np.array([0, 0, 4, 0]), 4, 2) == (2, 3)
     assert ink_span(np.zeros(5), 5, 2) is None
+
+
+def test_low_contrast_answers_as_the_percentiles_do() -> None:
+    rng = np.random.default_rng(11)
+    for _ in range(3000):
+        h, w = int(rng.integers(2, 40)), int(rng.integers(2, 200))
+        level, spread = rng.integers(0, 256), rng.uniform(0, 40)
+        crop = np.clip(level + rng.normal(0, spread, (h, w)), 0, 255).astype(np.uint8)
+        if rng.random() < 0.5:  # a few ink pixels, around the 2 % that the test looks at
+            crop[rng.random((h, w)) < rng.uniform(0, 0.06)] = rng.integers(0, 256)
+        lo, hi = np.percentile(crop, (2, 98))
+        assert low_contrast(crop) == bool(hi - lo < MIN_CONTRAST)
+
+
+def test_ink_crops_are_made_once_and_equal_ink_crop() -> None:
+    page = text_page(["two words", "below line"], size=(200, 400), top=60)
+    crops = InkCrops(page)
+    gray = cv2.cvtColor(page, cv2.COLOR_BGR2GRAY)
+    quad = rect(5, 25, 395, 120)
+    first = crops(quad)
+    again = ink_crop(gray, quad)
+    assert first is not None and again is not None and np.array_equal(first, again)
+    assert crops(quad.astype(np.float64)) is first  # same corners, same crop
+    assert not first.flags.writeable
+    assert crops(rect(10, 10, 11, 11)) is None  # degenerate
+    assert np.array_equal(cut_to_ink(quad, first), tighten_quad(gray, quad))
+    assert cut_to_ink(quad, None) is quad
