@@ -30,12 +30,12 @@ MIN_PEAK = 0.15  # mean character score a line's peak must reach
 def line_cuts(profile: np.ndarray) -> list[int]:
     """Indices of the valleys separating lines in a profile across a region."""
     p = np.asarray(profile, dtype=np.float64)  # a mean over the whole region: smooth enough
-    n = len(p)
-    peaks = [
-        i
-        for i in range(n)
-        if p[i] >= MIN_PEAK and (i == 0 or p[i] > p[i - 1]) and (i == n - 1 or p[i] >= p[i + 1])
-    ]
+    # A peak: at least MIN_PEAK, above its left neighbour, not below its right one.
+    rising = np.ones(len(p), bool)
+    rising[1:] = p[1:] > p[:-1]
+    not_falling = np.ones(len(p), bool)
+    not_falling[:-1] = p[:-1] >= p[1:]
+    peaks = np.flatnonzero((p >= MIN_PEAK) & rising & not_falling).tolist()
     # Keep only peaks that stand out from the valley towards their neighbours.
     cuts: list[int] = []
     kept = peaks[:1]

@@ -45,22 +45,22 @@ def ink_span(profile: np.ndarray, main_extent: float, min_gap: float) -> tuple[i
     ink of a neighbour that a loose box reaches into, not a part of the region's own text.
     """
     on = profile > 0
-    if not on.any():
+    edges = np.flatnonzero(np.diff(on, prepend=False, append=False)).tolist()
+    if not edges:
         return None
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], on.view(np.int8), [0]))))
-    runs = [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
-    n = len(profile)
-    while len(runs) > 1:
-        (a, b), (c, _) = runs[0], runs[1]
-        if a == 0 and b - a < 0.5 * main_extent and c - b >= min_gap:
-            runs.pop(0)
+    starts, ends = edges[::2], edges[1::2]  # run k is [starts[k], ends[k])
+    first, last, n = 0, len(starts) - 1, len(profile)
+    while last > first:
+        a, b = starts[first], ends[first]
+        if a == 0 and b - a < 0.5 * main_extent and starts[first + 1] - b >= min_gap:
+            first += 1
             continue
-        (a, b), (_, d) = runs[-1], runs[-2]
-        if b == n and b - a < 0.5 * main_extent and a - d >= min_gap:
-            runs.pop()
+        a, b = starts[last], ends[last]
+        if b == n and b - a < 0.5 * main_extent and a - ends[last - 1] >= min_gap:
+            last -= 1
             continue
         break
-    return runs[0][0], runs[-1][1]
+    return starts[first], ends[last]
 
 
 def ink_crop(gray: np.ndarray, quad: np.ndarray) -> np.ndarray | None:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
+import pytest
 
-from craft.postprocess import order_quad, order_quads, row_ends
+from craft.postprocess import detect_quads, order_quad, order_quads, row_ends
+from craft.reference import detect_quads_reference
+from tests.craft.golden import CONFIGS, IMAGES
 
 
 def blobs(rng: np.random.Generator) -> np.ndarray:
@@ -48,3 +53,15 @@ def test_order_quads_orders_each_quad_as_order_quad_does() -> None:
     expected = np.stack([np.roll(q, 4 - int(q.sum(axis=1).argmin()), 0) for q in quads])
     assert np.array_equal(order_quads(quads), expected)
     assert all(np.array_equal(order_quad(q), e) for q, e in zip(quads, expected, strict=True))
+
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_scores_and_quads_are_the_references_to_the_bit(golden_dir: Path, image: str) -> None:
+    maps = np.load(golden_dir / f"{image}.maps.npz")
+    text = maps["score_text"].astype(np.float32)
+    for c in CONFIGS.values():
+        link = maps["refined_link" if c["with_refiner"] else "score_link"].astype(np.float32)
+        args = (c["score_threshold"], c["link_threshold"], c["text_threshold"])
+        fast, ref = detect_quads(text, link, *args), detect_quads_reference(text, link, *args)
+        assert np.array_equal(fast.quads, ref.quads)
+        assert np.array_equal(fast.scores, ref.scores)
