@@ -50,9 +50,10 @@ def quads_to_regions(
     for i, score in enumerate(scores):
         angle = (math.degrees(math.atan2(dy[i], dx[i])) + 90.0) % 180.0 - 90.0
         cx, cy = centers[i]
+        poly = tuple((round(x, ndigits), round(y, ndigits)) for x, y in corners[i])
         out.append(
             Region(
-                polygon=tuple((round(x, ndigits), round(y, ndigits)) for x, y in corners[i]),  # type: ignore[arg-type]
+                polygon=poly,  # type: ignore[arg-type]
                 center=(round(cx, ndigits), round(cy, ndigits)),
                 size=(round(widths[i], ndigits), round(heights[i], ndigits)),
                 angle=round(angle + 0.0, 4),
