@@ -69,6 +69,22 @@ def row_ends(mask: np.ndarray, x0: int = 0, y0: int = 0) -> np.ndarray | None:
     return pts
 
 
+SMALL_WINDOW = 1024  # pixels: below this, passing every pixel beats finding the row ends
+
+
+def _fit_points(mask: np.ndarray, x0: int, y0: int) -> np.ndarray | None:
+    """Points of a 0/1 uint8 mask with its pixels' convex hull, shifted by (x0, y0): every
+    pixel in a small window, else each row's ends (``row_ends``). None when empty."""
+    if mask.size >= SMALL_WINDOW:
+        return row_ends(mask.view(np.bool_), x0, y0)
+    pts = cv2.findNonZero(mask)
+    if pts is None:
+        return None
+    pts = pts.reshape(-1, 2)
+    pts += np.array([x0, y0], dtype=pts.dtype)
+    return pts
+
+
 def _norm(v: np.ndarray) -> float:
     """``np.linalg.norm`` of a float32 vector, by its own steps (sqrt of the float32 dot
     product), without its per-call overhead."""
@@ -126,7 +142,7 @@ def detect_quads(
         seg = np.logical_and(in_comp, seg_on[sy:ey, sx:ex], out=in_comp)
         if niter not in kernels:
             kernels[niter] = cv2.getStructuringElement(cv2.MORPH_RECT, (1 + niter, 1 + niter))
-        pts = row_ends(cv2.dilate(seg.view(np.uint8), kernels[niter]).view(np.bool_), sx, sy)
+        pts = _fit_points(cv2.dilate(seg.view(np.uint8), kernels[niter]), sx, sy)
         if pts is None:  # the component was link pixels only: the reference crashes here
             continue
         box = cv2.boxPoints(cv2.minAreaRect(pts))
