@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_detector import GOLDEN
 
+from craft.int8_refiner import CalibrationFeeds
 from craft.onnx_backend import OnnxBackend
 from craft.params import DetectorParams
 from craft.predictor import maps_to_regions
@@ -35,16 +36,6 @@ from ingest import IngestOptions, iter_pages, open_document
 from tests.craft.golden import CONFIGS, IMAGES, golden_quads, map_deviations, match_quads
 
 CALIBRATION_WIDTH = 800  # calibration keeps every activation: a 1280 px page needs ~10 GB
-
-
-class _Feeds:
-    """ORT's CalibrationDataReader protocol over a list of feeds."""
-
-    def __init__(self, feeds: list[dict[str, np.ndarray]]) -> None:
-        self._it = iter(feeds)
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        return next(self._it, None)
 
 
 def quantise(craft: Path, refiner: Path, folder: Path, reduce_range: bool) -> tuple[Path, Path]:
@@ -71,7 +62,7 @@ def quantise(craft: Path, refiner: Path, folder: Path, reduce_range: bool) -> tu
         dest = folder / f"{name}.int8{'-rr' if reduce_range else ''}.onnx"
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
         quantize_static(
-            str(pre), str(dest), _Feeds(feeds[name]), quant_format=QuantFormat.QDQ,
+            str(pre), str(dest), CalibrationFeeds(feeds[name]), quant_format=QuantFormat.QDQ,
             per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax, reduce_range=reduce_range,
         )  # fmt: skip

@@ -21,7 +21,7 @@ import numpy as np
 
 from craft.backends import ScoreMaps, default_threads, run_normalised
 
-__all__ = ["OnnxBackend"]
+__all__ = ["OnnxBackend", "OnnxRefiner", "ort_session"]
 
 _SHRINK = "memory.enable_memory_arena_shrinkage"
 _arena_lock = threading.Lock()
@@ -43,8 +43,70 @@ def _register_shared_arena(ort: Any) -> None:
         _arena_registered = True
 
 
+class _ShapeWatch:
+    """Whether a session's input shape changed since its last run (not on the first run)."""
+
+    def __init__(self) -> None:
+        self._last: tuple[int, ...] | None = None
+        self._lock = threading.Lock()
+
+    def changed(self, shape: tuple[int, ...]) -> bool:
+        with self._lock:
+            first, same = self._last is None, shape == self._last
+            self._last = shape
+        return not (first or same)
+
+
+def _shrink_arena(session: Any, tiny: dict[str, np.ndarray]) -> None:
+    """Empty the shared arena (see the module docstring) by a tiny run that shrinks it after."""
+    import onnxruntime as ort
+
+    options = ort.RunOptions()
+    options.add_run_config_entry(_SHRINK, "cpu:0")
+    session.run(None, tiny, options)  # a few ms: its only purpose is the shrink that follows
+
+
+def ort_session(path: Path, threads: int | None = None) -> Any:
+    """An ONNX Runtime CPU session on the shared arena (see the module docstring)."""
+    import onnxruntime as ort
+
+    _register_shared_arena(ort)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads or default_threads()
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.enable_mem_pattern = False
+    opts.add_session_config_entry("session.use_env_allocators", "1")
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+class OnnxRefiner:
+    """The LinkRefiner alone in ONNX Runtime: ``(y, feature)`` arrays to the refined link map.
+
+    What another engine calls to run the refiner here (``craft.torch_backend`` with the int8
+    refiner of ``craft.int8_refiner``).
+    """
+
+    def __init__(self, refiner_onnx: Path, threads: int | None = None) -> None:
+        self._session = ort_session(refiner_onnx, threads)
+        self._shapes = _ShapeWatch()
+
+    def __call__(self, y: np.ndarray, feature: np.ndarray) -> np.ndarray:
+        """Refined link maps (N, H/2, W/2) for CRAFT's outputs of one batch."""
+        if self._shapes.changed(y.shape):
+            tiny = {"y": np.zeros((1, 16, 16, 2), np.float32)}
+            tiny["feature"] = np.zeros((1, 32, 16, 16), np.float32)
+            _shrink_arena(self._session, tiny)
+        feeds = {"y": np.ascontiguousarray(y), "feature": np.ascontiguousarray(feature)}
+        return np.asarray(self._session.run(None, feeds)[0][..., 0])
+
+
 class OnnxBackend:
-    """ONNX Runtime on CPU, fp32; maps equal the torch reference's within 5e-4."""
+    """ONNX Runtime on CPU; fp32 CRAFT, whose maps equal the torch reference's within 5e-4.
+
+    The refiner graph is fp32 too, or the int8 one of ``craft.int8_refiner`` (the fast path
+    on VNNI CPUs).
+    """
 
     name = "onnxruntime"
     device = "cpu"
@@ -53,40 +115,9 @@ class OnnxBackend:
     def __init__(
         self, craft_onnx: Path, refiner_onnx: Path | None, threads: int | None = None
     ) -> None:
-        import onnxruntime as ort
-
-        _register_shared_arena(ort)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or default_threads()
-        opts.inter_op_num_threads = 1
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.enable_mem_pattern = False
-        opts.add_session_config_entry("session.use_env_allocators", "1")
-        providers = ["CPUExecutionProvider"]
-        self._ort = ort
-        self._craft = ort.InferenceSession(str(craft_onnx), opts, providers=providers)
-        self._refiner = (
-            ort.InferenceSession(str(refiner_onnx), opts, providers=providers)
-            if refiner_onnx
-            else None
-        )
-        self._last_shape: tuple[int, ...] | None = None
-        self._shape_lock = threading.Lock()
-
-    def _release_on_new_shape(self, shape: tuple[int, ...]) -> None:
-        """Empty the shared arena when the batch shape changes (see the module docstring)."""
-        with self._shape_lock:
-            if shape == self._last_shape:
-                return
-            first = self._last_shape is None
-            self._last_shape = shape
-        if first:
-            return
-        options = self._ort.RunOptions()
-        options.add_run_config_entry(_SHRINK, "cpu:0")
-        # A 32 px run whose only purpose is the shrink that follows it (a few ms).
-        tiny = np.zeros((1, 3, 32, 32), np.float32)
-        self._craft.run(["y"], {"image": tiny}, options)
+        self._craft = ort_session(craft_onnx, threads)
+        self._refiner = ort_session(refiner_onnx, threads) if refiner_onnx else None
+        self._shapes = _ShapeWatch()
 
     def run_pixels(self, pixels: np.ndarray, with_refiner: bool) -> ScoreMaps:
         """Normalise on the CPU (bit-exact with the reference), then ``run``."""
@@ -97,7 +128,8 @@ class OnnxBackend:
         if with_refiner and self._refiner is None:
             raise ValueError("this backend was built without the LinkRefiner")
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        self._release_on_new_shape(batch.shape)
+        if self._shapes.changed(batch.shape):
+            _shrink_arena(self._craft, {"image": np.zeros((1, 3, 32, 32), np.float32)})
         t0 = time.perf_counter()
         y, feature = self._craft.run(None, {"image": batch})
         t1 = time.perf_counter()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TypeVar
 
@@ -22,8 +23,17 @@ M = TypeVar("M", bound=torch.nn.Module)
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+# A refiner run by another engine: CRAFT's ``y`` (N, H/2, W/2, 2) and ``feature``
+# (N, 32, H/2, W/2) as float32 arrays in, the refined link map (N, H/2, W/2) out.
+ExternalRefiner = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
 class TorchBackend:
-    """CRAFT and LinkRefiner in torch; fp32 is the reference, bf16/fp16 use autocast."""
+    """CRAFT and LinkRefiner in torch; fp32 is the reference, bf16/fp16 use autocast.
+
+    ``external_refiner`` runs the LinkRefiner elsewhere instead (the fast path on VNNI CPUs:
+    ``craft.int8_refiner`` in ONNX Runtime); ``refiner`` is then unused.
+    """
 
     name = "torch"
 
@@ -35,6 +45,7 @@ class TorchBackend:
         precision: str = "fp32",
         channels_last: bool | None = None,
         allow_tf32: bool | None = None,
+        external_refiner: ExternalRefiner | None = None,
     ) -> None:
         if precision not in ("fp32", *_DTYPES):
             raise ValueError(f"unknown precision '{precision}' (fp32, bf16, fp16)")
@@ -56,7 +67,10 @@ class TorchBackend:
         self._mean = torch.from_numpy(IMAGENET_MEAN).reshape(1, 3, 1, 1).to(device)
         self._std = torch.from_numpy(IMAGENET_STD).reshape(1, 3, 1, 1).to(device)
         self.craft = self._place(craft)
-        self.refiner = self._place(refiner) if refiner is not None else None
+        self.external_refiner = external_refiner
+        self.refiner = (
+            self._place(refiner) if refiner is not None and external_refiner is None else None
+        )
 
     def _place(self, module: M) -> M:
         module = module.eval().to(self.device)
@@ -104,7 +118,7 @@ class TorchBackend:
         return x.pin_memory().to(self.device, non_blocking=True) if self._cuda else x
 
     def _forward(self, x: torch.Tensor, with_refiner: bool) -> ScoreMaps:
-        if with_refiner and self.refiner is None:
+        if with_refiner and self.refiner is None and self.external_refiner is None:
             raise ValueError("this backend was built without the LinkRefiner")
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         x = x.contiguous(memory_format=fmt)
@@ -125,4 +139,8 @@ class TorchBackend:
             t2 = time.perf_counter()
         maps = y.float().cpu().numpy()
         ref = refined.float().cpu().numpy()[..., 0] if refined is not None else None
-        return ScoreMaps(maps[..., 0], maps[..., 1], ref, t1 - t0, t2 - t1)
+        refine_s = t2 - t1
+        if with_refiner and self.external_refiner is not None:
+            ref = self.external_refiner(maps, feature.float().cpu().numpy())
+            refine_s = time.perf_counter() - t2
+        return ScoreMaps(maps[..., 0], maps[..., 1], ref, t1 - t0, refine_s)
