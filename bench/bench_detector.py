@@ -13,8 +13,8 @@ Two page orders, because the ONNX engine keeps warm memory while the page size s
 size: the common case), ``mixed`` cycles through the three sizes (every page a new size: the
 worst case for that engine).
 
-``fast`` is ``precision="fast"``: the path it picks on this machine (e.g. ``bf16+crop``) is
-printed beside its figures.
+``fast`` is ``precision="fast"``: the path it picks on this machine (e.g. ``bf16+int8ref+crop``)
+is printed beside its figures.
 
 ``--device cuda`` runs the same paths on the GPU, after one untimed warm-up batch (CUDA
 context, cuDNN handles; whole-process time still counts it). There the reference is the
@@ -48,7 +48,8 @@ PATHS: dict[str, tuple[str, dict]] = {
                 {}),
     "fast": ("precision 'fast': the fastest path whose boxes agree with fp32, picked per machine",
              {"precision": "fast"}),
-    "fast-onnx": ("precision 'fast' on onnxruntime: fp32 + blank skipping (the fallback path)",
+    "fast-onnx": ("precision 'fast' on onnxruntime: fp32 CRAFT + blank skipping (+ the int8 "
+                  "refiner with VNNI)",
                   {"precision": "fast", "backend": "onnxruntime"}),
     "torch-fp32": ("torch fp32 with windowed post-processing", {"backend": "torch"}),
     "torch-bf16": ("torch bf16 autocast + channels_last (no strict parity)",

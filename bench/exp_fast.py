@@ -4,9 +4,10 @@ Reproduces the agreement table in docs/performance.md: on the golden pages and e
 the bundled PDF at 150 dpi, for the ``words`` and ``default`` presets, the share of fp32's
 boxes matched one to one by the variant's at IoU >= 0.9 and the share the other way, plus the
 variant's forward + refine seconds over all pages. Variants: bf16 (torch autocast), blank
-skipping at several halos (fp32 and bf16), and ORT static int8 (``--int8``: quantised here
-with ``bench/exp_int8.py``'s recipe, full-range weights, since VNNI CPUs do not saturate;
-about a minute per variant).
+skipping at several halos (fp32 and bf16), the int8 LinkRefiner of ``craft.int8_refiner``
+alone and with each of those (``int8ref``), and all of CRAFT in ORT static int8 (``--int8``:
+quantised here with ``bench/exp_int8.py``'s recipe, full-range weights, since VNNI CPUs do not
+saturate; about a minute per variant; ``bench/exp_int8_mixed.py`` quantises parts of it).
 
     python bench/exp_fast.py [--halos 64,128] [--int8]
 """
@@ -32,7 +33,7 @@ from craft.onnx_backend import OnnxBackend
 from craft.params import DetectorParams
 from craft.predictor import maps_to_regions
 from craft.preprocess import stack_pages
-from craft.zoo import _engine, ensure_onnx, resolve_weights
+from craft.zoo import _engine, ensure_int8_refiner, ensure_onnx, resolve_weights
 from ingest import IngestOptions, Page, iter_pages, open_document
 
 PDF = Path(__file__).resolve().parents[1] / "samples" / "natnotes.pdf"
@@ -84,11 +85,20 @@ def main() -> None:
     images = pages()
     fp32 = OnnxBackend(craft, refiner)
     bf16 = _engine("torch", "cpu", "bf16", craft_w, refiner_w)
+    int8ref = ensure_int8_refiner(craft_w, refiner_w)
+    fp32_int8ref = OnnxBackend(craft, int8ref)
+    bf16_int8ref = _engine("torch", "cpu", "bf16", craft_w, refiner_w, True)
     reference, seconds, _ = boxes(fp32, images, None)
     print(f"fp32 (onnxruntime): {seconds:.1f} s forward + refine for {len(images)} pages")
-    variants: list[tuple[str, InferenceBackend, int | None]] = [("bf16", bf16, None)]
+    variants: list[tuple[str, InferenceBackend, int | None]] = [
+        ("bf16", bf16, None),
+        ("fp32+int8ref", fp32_int8ref, None),
+        ("bf16+int8ref", bf16_int8ref, None),
+    ]
     for halo in (int(h) for h in args.halos.split(",")):
         variants += [(f"fp32+crop{halo}", fp32, halo), (f"bf16+crop{halo}", bf16, halo)]
+        variants += [(f"fp32+int8ref+crop{halo}", fp32_int8ref, halo)]
+        variants += [(f"bf16+int8ref+crop{halo}", bf16_int8ref, halo)]
     tmp = tempfile.TemporaryDirectory()
     if args.int8:
         from exp_int8 import quantise
@@ -97,7 +107,7 @@ def main() -> None:
         variants.append(("int8", OnnxBackend(c8, r8), None))
     for label, engine, variant_halo in variants:
         found, seconds, area = boxes(engine, images, variant_halo)
-        line = f"{label:14s} {seconds:6.1f} s"
+        line = f"{label:22s} {seconds:6.1f} s"
         if area:
             line += f"; window {min(area):.2f}-{max(area):.2f} of the page"
         for preset in PRESETS:

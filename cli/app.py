@@ -284,15 +284,24 @@ def export_onnx_cmd(
         bool, typer.Option(metavar=FLAG, help="Re-export even if the cache has the graphs.")
     ] = False,
 ) -> None:
-    """Verify the weights and export CRAFT + LinkRefiner to ONNX in the user cache."""
+    """Verify the weights and export CRAFT + LinkRefiner to ONNX in the user cache.
+
+    On a CPU with VNNI, also quantise the int8 LinkRefiner that ``--precision fast`` runs
+    there, so a first fast run does not pay for it.
+    """
+    from craft.backends import cpu_flags
+    from craft.int8_refiner import VNNI_FLAGS
     from craft.weights_store import resolve_weights
-    from craft.zoo import CRAFT_WEIGHTS, REFINER_WEIGHTS, ensure_onnx
+    from craft.zoo import CRAFT_WEIGHTS, REFINER_WEIGHTS, ensure_int8_refiner, ensure_onnx
 
     craft_path = resolve_weights(CRAFT_WEIGHTS)
     refiner_path = resolve_weights(REFINER_WEIGHTS)
     craft_onnx, refiner_onnx = ensure_onnx(craft_path, refiner_path, force=force)
     typer.echo(f"weights verified: {craft_path.name}, {refiner_path.name}")
     typer.echo(f"ONNX graphs: {craft_onnx} and {refiner_onnx.name}")
+    if (cpu_flags() or frozenset()).intersection(VNNI_FLAGS):
+        int8 = ensure_int8_refiner(craft_path, refiner_path, force=force)
+        typer.echo(f"int8 LinkRefiner (this CPU has VNNI): {int8.name}")
 
 
 def main() -> None:

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from craft.backends import InferenceBackend, resolve_device
 from craft.fast import fast_path
-from craft.onnx_backend import OnnxBackend
+from craft.int8_refiner import int8_refiner_path, quantise_refiner
+from craft.onnx_backend import OnnxBackend, OnnxRefiner
 from craft.onnx_export import onnx_cache_paths
 from craft.params import DetectorParams, Preset
 from craft.predictor import CraftPredictor, ModelInfo
@@ -32,11 +36,14 @@ if TYPE_CHECKING:
 __all__ = [
     "clear_cache",
     "craft_predictor",
+    "ensure_int8_refiner",
     "ensure_onnx",
     "load_craft",
     "load_refiner",
     "weight_digests",
 ]
+
+logger = logging.getLogger(__name__)
 
 CRAFT_WEIGHTS = "craft_mlt_25k"
 REFINER_WEIGHTS = "craft_refiner_CTW1500"
@@ -96,6 +103,36 @@ def ensure_onnx(
     return craft_onnx, refiner_onnx
 
 
+def calibration_pages() -> list[np.ndarray]:
+    """The pages the int8 LinkRefiner is calibrated on: the bundled samples (BGR).
+
+    The sample PDF at 100 dpi (the agreement test scores it at 150) and the memo photo.
+    ``ingest`` renders the PDF: imported here, the one place ``craft`` reads a document.
+    """
+    import importlib.resources
+
+    import cv2
+
+    from ingest import IngestOptions, Page, iter_pages, open_document
+
+    samples = Path(str(importlib.resources.files("samples")))
+    options = IngestOptions(dpi=100)
+    document = open_document(samples / "natnotes.pdf", options)
+    pages = [p.image for p in iter_pages(document, options) if isinstance(p, Page)]
+    memo = cv2.imread(str(samples / "memo.jpg"), cv2.IMREAD_COLOR)
+    return [*pages, *([memo] if memo is not None else [])]
+
+
+def ensure_int8_refiner(craft_path: Path, refiner_path: Path, force: bool = False) -> Path:
+    """The cached int8 LinkRefiner graph for these weights, quantised on first use."""
+    craft_onnx, refiner_onnx = ensure_onnx(craft_path, refiner_path)
+    dest = int8_refiner_path(refiner_onnx)
+    if force or not dest.is_file():
+        logger.info("quantising the LinkRefiner to int8 for this machine (once, under a minute)")
+        quantise_refiner(craft_onnx, refiner_onnx, dest, calibration_pages())
+    return dest
+
+
 def _pick_backend(params: DetectorParams, device: str) -> str:
     if params.backend != "auto":
         return params.backend
@@ -104,7 +141,12 @@ def _pick_backend(params: DetectorParams, device: str) -> str:
 
 @functools.lru_cache(maxsize=8)
 def _engine(
-    backend: str, device: str, precision: str, craft_path: Path, refiner_path: Path
+    backend: str,
+    device: str,
+    precision: str,
+    craft_path: Path,
+    refiner_path: Path,
+    int8_refiner: bool = False,
 ) -> InferenceBackend:
     if backend == "onnxruntime":
         if device != "cpu" or precision != "fp32":
@@ -113,6 +155,8 @@ def _engine(
                 f"precision '{precision}'); use backend 'torch' or 'auto'"
             )
         craft_onnx, refiner_onnx = ensure_onnx(craft_path, refiner_path)
+        if int8_refiner:
+            refiner_onnx = ensure_int8_refiner(craft_path, refiner_path)
         return OnnxBackend(craft_onnx, refiner_onnx)
     if backend == "torch":
         from craft.model import CRAFT
@@ -122,6 +166,9 @@ def _engine(
         # Separate module copies per engine: .to(device) moves modules in place.
         craft = CRAFT()
         craft.load_state_dict(load_craft(craft_path).state_dict())
+        if int8_refiner:
+            external = OnnxRefiner(ensure_int8_refiner(craft_path, refiner_path))
+            return TorchBackend(craft, None, device, precision, external_refiner=external)
         refiner = RefineNet()
         refiner.load_state_dict(load_refiner(refiner_path).state_dict())
         return TorchBackend(craft, refiner, device=device, precision=precision)
@@ -183,16 +230,12 @@ def craft_predictor(
     backend = _pick_backend(params, device)
     precision: str = params.precision
     label: str = params.precision
-    blank_skip = False
+    blank_skip = int8_refiner = False
     if params.precision == "fast":
         fast = fast_path(device, params.backend)
-        backend, precision, label, blank_skip = (
-            fast.backend,
-            fast.precision,
-            fast.label,
-            fast.blank_skip,
-        )
-    engine = _engine(backend, device, precision, craft_path, refiner_path)
+        backend, precision, label = fast.backend, fast.precision, fast.label
+        blank_skip, int8_refiner = fast.blank_skip, fast.int8_refiner
+    engine = _engine(backend, device, precision, craft_path, refiner_path, int8_refiner)
     model_sha256, refiner_sha256 = weight_digests(params)
     info = ModelInfo(
         model=CRAFT_WEIGHTS,

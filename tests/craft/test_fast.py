@@ -18,7 +18,7 @@ import pytest
 from craft import CraftPredictor, DetectorParams, craft_predictor
 from craft.agreement import Agreement, box_agreement
 from craft.backends import cpu_flags
-from craft.blank import HALO, Window, content_window, paste
+from craft.blank import HALO, MAX_SHARE, Window, content_window, paste, worth_cropping
 from craft.fast import choose_fast_path, fast_path
 from craft.orientation import page_orientation
 from craft.predictor import maps_to_regions
@@ -37,26 +37,45 @@ ZEN3 = frozenset({"avx2", "fma"})
 
 
 @pytest.mark.parametrize("flags", [ZEN4, EMERALD_RAPIDS])
-def test_bf16_cpus_get_bf16_with_blank_skipping(flags: frozenset[str]) -> None:
+def test_bf16_and_vnni_cpus_get_bf16_an_int8_refiner_and_blank_skipping(
+    flags: frozenset[str],
+) -> None:
     for backend in ("auto", "torch"):
         path = choose_fast_path("cpu", backend, flags)
         assert (path.backend, path.precision, path.blank_skip) == ("torch", "bf16", True)
-        assert path.label == "bf16+crop" and not path.fallback
+        assert path.int8_refiner and not path.fallback
+        assert path.label == "bf16+int8ref+crop"
+
+
+def test_vnni_without_bf16_gets_an_int8_refiner_on_fp32() -> None:
+    cascade_lake = frozenset({"avx2", "avx512f", "avx512_vnni"})
+    path = choose_fast_path("cpu", "auto", cascade_lake)
+    assert (path.backend, path.precision, path.label) == (
+        "onnxruntime",
+        "fp32",
+        "fp32+int8ref+crop",
+    )
+    assert path.int8_refiner and not path.fallback
+    assert "no bf16 instructions" in path.note
 
 
 @pytest.mark.parametrize("flags", [ZEN3, None, frozenset({"fp", "asimd", "bf16"})])
 def test_other_cpus_fall_back_to_fp32_with_blank_skipping(flags: frozenset[str] | None) -> None:
     path = choose_fast_path("cpu", "auto", flags)
     assert (path.backend, path.precision, path.blank_skip) == ("onnxruntime", "fp32", True)
-    assert path.label == "fp32+crop" and path.fallback
+    assert path.label == "fp32+crop" and path.fallback and not path.int8_refiner
     assert "falls back to fp32" in path.note
     # Never the emulated path, whatever backend is asked for.
     assert choose_fast_path("cpu", "torch", flags).precision == "fp32"
 
 
-def test_onnxruntime_asked_for_on_a_bf16_cpu_gets_fp32_with_blank_skipping() -> None:
+def test_onnxruntime_asked_for_on_a_bf16_cpu_gets_fp32_and_the_int8_refiner() -> None:
     path = choose_fast_path("cpu", "onnxruntime", ZEN4)
-    assert (path.backend, path.precision, path.label) == ("onnxruntime", "fp32", "fp32+crop")
+    assert (path.backend, path.precision, path.label) == (
+        "onnxruntime",
+        "fp32",
+        "fp32+int8ref+crop",
+    )
     assert "no bf16 kernels" in path.note
 
 
@@ -150,6 +169,15 @@ def test_paste_places_the_window_maps_at_half_resolution() -> None:
     assert out.shape == (1, 128, 160)
     assert out.sum() == maps.sum() and out[0, 32:64, 16:64].min() == 1.0
     assert paste(None, None, (64, 96)).shape == (1, 32, 48)
+
+
+def test_only_windows_that_save_enough_are_cropped() -> None:
+    full = (1280, 960)
+    assert worth_cropping(Window(0, 640, 0, 960), full)  # half the page
+    assert worth_cropping(Window(0, 1024, 0, 960), full)  # exactly MAX_SHARE
+    assert not worth_cropping(Window(0, 1088, 0, 960), full)  # 85%: a new shape for little
+    assert not worth_cropping(Window(0, 1280, 0, 960), full)
+    assert MAX_SHARE < 1
 
 
 def test_blank_pages_skip_the_network() -> None:
