@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["HALO", "TOLERANCE", "Window", "content_window", "paste"]
+__all__ = ["HALO", "MAX_SHARE", "TOLERANCE", "Window", "content_window", "paste", "worth_cropping"]
 
 # Halo around the content box, in network-input pixels (see docs/performance.md for the
 # halos measured against full-page boxes).
@@ -24,6 +24,11 @@ HALO = 128
 # Max-channel difference from the border colour that counts as content: above JPEG and
 # anti-aliasing noise on paper, far below the contrast of any text CRAFT detects.
 TOLERANCE = 24
+# Largest share of the input a window may cover and still be run instead of the whole page:
+# above it the saving is small, and a cropped input is a new shape for every page, which
+# ONNX Runtime pays for (the fp32 path went from 1.08x to 0.56-0.67x the default in mixed page
+# order on an AVX2 CPU with windows of 84-100%; docs/performance.md).
+MAX_SHARE = 0.8
 _GRID = 32  # CRAFT's input alignment: four 2x poolings and the 2x output stride
 
 
@@ -82,6 +87,11 @@ def content_window(
         x0=_down(int(cols[0]) - halo),
         x1=_up(int(cols[-1]) + 1 + halo, w),
     )
+
+
+def worth_cropping(window: Window, full_hw: tuple[int, int], max_share: float = MAX_SHARE) -> bool:
+    """Whether running ``window`` instead of the whole padded input pays (``MAX_SHARE``)."""
+    return window.area <= max_share * full_hw[0] * full_hw[1]
 
 
 def paste(maps: np.ndarray | None, window: Window | None, full_hw: tuple[int, int]) -> np.ndarray:

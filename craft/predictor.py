@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from craft.backends import InferenceBackend, ScoreMaps, default_threads
-from craft.blank import content_window, paste
+from craft.blank import content_window, paste, worth_cropping
 from craft.geometry import quads_to_regions, scale_quads, size_filter
 from craft.linesplit import split_lines
 from craft.orientation import page_orientation, regions_to_original, upright_page
@@ -50,8 +50,9 @@ class CraftPredictor:
     already uses every core. OpenCV and numpy release the GIL in the heavy parts.
     ``overlap`` is the older on/off form of the same setting.
 
-    ``blank_skip``: run the network on each page's content box only (``craft.blank``), one
-    page per forward pass (windows differ per page); ``precision="fast"`` turns it on.
+    ``blank_skip``: run the network on each page's content box only (``craft.blank``) where
+    that saves enough (``blank.worth_cropping``), one page per forward pass (windows differ
+    per page); ``precision="fast"`` turns it on.
     """
 
     def __init__(
@@ -244,7 +245,7 @@ class CraftPredictor:
         full_hw = (pixels.shape[1], pixels.shape[2])
         window = content_window(pixels[0], metas[0].resized_hw)
         t_window = time.perf_counter() - t0
-        if window is not None and window.area == full_hw[0] * full_hw[1]:
+        if window is not None and not worth_cropping(window, full_hw):
             maps = self.backend.run_pixels(pixels, with_refiner=with_refiner)
             return maps, metas, t_window + maps.preprocess_s
         if window is None:  # one colour: nothing to detect, nothing to run
