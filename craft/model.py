@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["CRAFT", "VGG16BNBackbone"]
+__all__ = ["CRAFT", "VGG16BNBackbone", "fold_batch_norms"]
 
 # torchvision's vgg16_bn "D" configuration; "M" is a 2x2 max-pool.
 _VGG16_CFG: tuple[int | str, ...] = (
@@ -125,3 +125,23 @@ class CRAFT(nn.Module):
         feature = self.upconv4(torch.cat([y, h2], dim=1))
         out = self.conv_cls(feature)
         return out.permute(0, 2, 3, 1), feature
+
+
+def fold_batch_norms(module: nn.Module) -> nn.Module:
+    """Fold every BatchNorm that follows a convolution into it, in place (eval only).
+
+    The same function up to rounding, one pass over each activation fewer: worth it for the
+    low-precision paths (a tenth of a bf16 forward on CPU was BatchNorm), never for fp32,
+    whose maps must stay the reference's to the last bit that parity checks.
+    """
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    for seq in module.modules():
+        if not isinstance(seq, nn.Sequential):
+            continue
+        for i in range(len(seq) - 1):
+            conv, bn = seq[i], seq[i + 1]
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                seq[i] = fuse_conv_bn_eval(conv.eval(), bn.eval())
+                seq[i + 1] = nn.Identity()
+    return module

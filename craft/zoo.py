@@ -159,13 +159,15 @@ def _engine(
             refiner_onnx = ensure_int8_refiner(craft_path, refiner_path)
         return OnnxBackend(craft_onnx, refiner_onnx)
     if backend == "torch":
-        from craft.model import CRAFT
+        from craft.model import CRAFT, fold_batch_norms
         from craft.refiner import RefineNet
         from craft.torch_backend import TorchBackend
 
         # Separate module copies per engine: .to(device) moves modules in place.
         craft = CRAFT()
         craft.load_state_dict(load_craft(craft_path).state_dict())
+        if precision != "fp32" and device == "cpu":
+            fold_batch_norms(craft.eval())  # measured on CPU only; fp32 keeps parity unfolded
         if int8_refiner:
             external = OnnxRefiner(ensure_int8_refiner(craft_path, refiner_path))
             return TorchBackend(craft, None, device, precision, external_refiner=external)

@@ -7,7 +7,7 @@ import sys
 
 import torch
 
-from craft.model import CRAFT
+from craft.model import CRAFT, fold_batch_norms
 from craft.refiner import RefineNet
 from craft.weights_store import resolve_weights
 from craft.zoo import _load_state
@@ -46,3 +46,18 @@ def test_craft_library_imports_no_prefect_sqlalchemy_or_torchvision() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_folding_batch_norms_keeps_the_function() -> None:
+    state = _load_state(resolve_weights("craft_mlt_25k"))
+    model, folded = CRAFT(), CRAFT()
+    model.load_state_dict(state)
+    folded.load_state_dict(state)
+    fold_batch_norms(folded.eval())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) == 20
+    x = torch.randn(1, 3, 96, 128)
+    with torch.inference_mode():
+        (y, feature), (y2, feature2) = model.eval()(x), folded(x)
+    torch.testing.assert_close(y2, y, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(feature2, feature, atol=1e-4, rtol=1e-4)
