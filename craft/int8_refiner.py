@@ -2,9 +2,10 @@
 
 The refiner is about a quarter of a page's arithmetic, and its dilated convolutions gain
 little from bf16; ONNX Runtime's static int8 (QDQ, per-channel int8 weights, uint8
-activations, min/max calibration) runs it ~3x faster than fp32 with VNNI and leaves the
-boxes as fp32's. CRAFT itself does not survive int8 (every part of it moved 2-5% of the
-boxes when quantised; docs/performance.md has the table), so only the refiner is offered.
+activations, min/max calibration) runs it ~3x faster than fp32 with VNNI and keeps fp32's
+boxes within the fast path's tolerance. CRAFT itself does
+not survive int8 (every part of it moved 2-5% of the boxes when quantised;
+docs/performance.md has the table), so only the refiner is offered.
 
 Without VNNI, u8 x s8 products saturate and full-range weights break the maps, so the
 quantised graph is only chosen on CPUs that have it (``craft.fast``).
@@ -37,9 +38,10 @@ __all__ = [
 
 # x86 instructions with u8 x s8 dot products that accumulate without saturating.
 VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
-QUANT_RECIPE = "1"  # bump when the quantisation below changes, so caches are rebuilt
-# Calibration keeps every activation of a page (~0.7 GB for a 640 px page).
-CALIBRATION_WIDTH = 640
+QUANT_RECIPE = "3"  # bump when the quantisation below changes, so caches are rebuilt
+# Calibration keeps every activation of one page at a time. Nearer the 1280 px the detector
+# runs at than the 640 px first tried (default-preset boxes moved: 1.3% at 640, 1.05% at 960).
+CALIBRATION_WIDTH = 960
 
 
 def int8_refiner_path(refiner_onnx: Path) -> Path:
@@ -68,9 +70,15 @@ class CalibrationFeeds:
 
 
 def quantise_refiner(
-    craft_onnx: Path, refiner_onnx: Path, dest: Path, pages: Sequence[np.ndarray]
+    craft_onnx: Path,
+    refiner_onnx: Path,
+    dest: Path,
+    pages: Sequence[np.ndarray],
+    width: int = CALIBRATION_WIDTH,
+    fp32_nodes: Sequence[str] = (),
 ) -> Path:
-    """Write the int8 refiner graph to ``dest`` (atomically), calibrated on ``pages`` (BGR)."""
+    """Write the int8 refiner graph to ``dest`` (atomically), calibrated on ``pages`` (BGR)
+    resized to ``width``; ``fp32_nodes`` (graph node names) stay fp32 (for experiments)."""
     import onnxruntime as ort
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -80,7 +88,7 @@ def quantise_refiner(
     craft = ort.InferenceSession(str(craft_onnx), providers=["CPUExecutionProvider"])
     feeds = []
     for page in pages:
-        batch, _ = prepare_batch([page], CALIBRATION_WIDTH, 1.5)
+        batch, _ = prepare_batch([page], width, 1.5)
         y, feature = craft.run(None, {"image": batch})
         feeds.append({"y": y, "feature": feature})
     del craft
@@ -93,7 +101,7 @@ def quantise_refiner(
             str(pre), str(part), CalibrationFeeds(feeds), quant_format=QuantFormat.QDQ,
             per_channel=True,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.MinMax,
+            calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=list(fp32_nodes),
             extra_options={"CalibStridedMinMax": 1},
         )  # fmt: skip
         os.chmod(part, 0o644)  # a shared cache must be readable by other users' workers
