@@ -75,6 +75,20 @@ def boxes(engine: InferenceBackend, images: list[np.ndarray], halo: int | None) 
     return out, seconds, area
 
 
+def agreement_text(reference: dict[str, list], found: dict[str, list]) -> str:
+    """Per preset, the share of fp32's boxes matched at IoU >= 0.9 and the share the other way."""
+    text = ""
+    for preset in PRESETS:
+        total = Agreement(0, 0, 0)
+        for ref, cand in zip(reference[preset], found[preset], strict=True):
+            total += box_agreement(ref, cand, iou=0.9)
+        text += (
+            f"; {preset}: {total.reference_recall:.2%} of {total.reference} fp32 boxes, "
+            f"{total.candidate_recall:.2%} of {total.candidate}"
+        )
+    return text
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--halos", default="64,128")
@@ -110,14 +124,7 @@ def main() -> None:
         line = f"{label:22s} {seconds:6.1f} s"
         if area:
             line += f"; window {min(area):.2f}-{max(area):.2f} of the page"
-        for preset in PRESETS:
-            total = Agreement(0, 0, 0)
-            for ref, cand in zip(reference[preset], found[preset], strict=True):
-                total += box_agreement(ref, cand, iou=0.9)
-            line += (
-                f"; {preset}: {total.reference_recall:.2%} of {total.reference} fp32 boxes, "
-                f"{total.candidate_recall:.2%} of {total.candidate}"
-            )
+        line += agreement_text(reference, found)
         print(line, flush=True)
     tmp.cleanup()
 

@@ -23,9 +23,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from exp_fast import PRESETS, boxes, pages
+from exp_fast import agreement_text, boxes, pages
 
-from craft.agreement import Agreement, box_agreement
 from craft.int8_refiner import CalibrationFeeds
 from craft.onnx_backend import OnnxBackend
 from craft.preprocess import prepare_batch
@@ -178,14 +177,7 @@ def main() -> None:
                 engine = OnnxBackend(craft8, refiner8 if with_refiner8 else refiner)
                 found, seconds, _ = boxes(engine, images, None)
                 line = f"{method:10s} {name:12s} {seconds:6.1f} s (quantised {quantised_s:.0f} s)"
-                for preset in PRESETS:
-                    total = Agreement(0, 0, 0)
-                    for ref, cand in zip(reference[preset], found[preset], strict=True):
-                        total += box_agreement(ref, cand, iou=0.9)
-                    line += (
-                        f"; {preset}: {total.reference_recall:.2%} / {total.candidate_recall:.2%}"
-                    )
-                print(line, flush=True)
+                print(line + agreement_text(reference, found), flush=True)
 
 
 if __name__ == "__main__":
