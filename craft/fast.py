@@ -11,8 +11,9 @@ on). What was measured, kept and rejected per CPU is in docs/performance.md:
 - Blank skipping (``craft.blank``) at fp32 or bf16 on every CPU: the network sees only the
   content box of the page plus a halo, at the page's own scale.
 - The LinkRefiner in int8 (``craft.int8_refiner``: ONNX Runtime static quantisation) where the
-  CPU has VNNI: about 3x faster than fp32 there with fp32's boxes. CRAFT itself in int8, even
-  with VNNI, moved 2-6% of the boxes (any part of it) and is not offered.
+  CPU has VNNI: about 3x faster than fp32 there, moving ~1% of the default preset's boxes.
+  CRAFT itself in int8, even with VNNI, moved 2-6% of the boxes (any part of it) and is not
+  offered.
 
 On CUDA the fast path is bf16 autocast, the measured GPU fast path.
 """
