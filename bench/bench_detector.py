@@ -13,7 +13,7 @@ Two page orders, because the ONNX engine keeps warm memory while the page size s
 size: the common case), ``mixed`` cycles through the three sizes (every page a new size: the
 worst case for that engine).
 
-``fast`` is ``precision="fast"``: the path it picks on this machine (e.g. ``bf16+int8ref+crop``)
+``fast`` is ``precision="fast"``: the path it picks on this machine (e.g. ``bf16/int8+crop``)
 is printed beside its figures.
 
 ``--device cuda`` runs the same paths on the GPU, after one untimed warm-up batch (CUDA

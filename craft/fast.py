@@ -41,7 +41,8 @@ class FastPath:
 
     ``precision`` is CRAFT's; ``int8_refiner`` runs the LinkRefiner in int8
     (``craft.int8_refiner``). ``label`` is what a run records as its precision (e.g.
-    ``bf16+int8ref+crop``); ``note`` is the one line the log gets.
+    ``bf16/int8+crop``: CRAFT's precision / the refiner's, blank skipping); ``note`` is the one
+    line the log gets.
     """
 
     backend: str
@@ -68,7 +69,7 @@ def choose_fast_path(device: str, backend: str, flags: frozenset[str] | None) ->
     int8 = bool(have.intersection(VNNI_FLAGS))
     chosen = "torch" if bf16 else ("onnxruntime" if backend == "auto" else backend)
     precision = "bf16" if bf16 else "fp32"
-    label = precision + ("+int8ref" if int8 else "") + "+crop"
+    label = precision + ("/int8" if int8 else "") + "+crop"  # CRAFT/refiner; fits runs.precision
     if bf16:
         craft_why = "bf16 autocast (its bf16 instructions)"
     elif has_bf16:

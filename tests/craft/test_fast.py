@@ -44,7 +44,7 @@ def test_bf16_and_vnni_cpus_get_bf16_an_int8_refiner_and_blank_skipping(
         path = choose_fast_path("cpu", backend, flags)
         assert (path.backend, path.precision, path.blank_skip) == ("torch", "bf16", True)
         assert path.int8_refiner and not path.fallback
-        assert path.label == "bf16+int8ref+crop"
+        assert path.label == "bf16/int8+crop"
 
 
 def test_vnni_without_bf16_gets_an_int8_refiner_on_fp32() -> None:
@@ -53,7 +53,7 @@ def test_vnni_without_bf16_gets_an_int8_refiner_on_fp32() -> None:
     assert (path.backend, path.precision, path.label) == (
         "onnxruntime",
         "fp32",
-        "fp32+int8ref+crop",
+        "fp32/int8+crop",
     )
     assert path.int8_refiner and not path.fallback
     assert "no bf16 instructions" in path.note
@@ -74,7 +74,7 @@ def test_onnxruntime_asked_for_on_a_bf16_cpu_gets_fp32_and_the_int8_refiner() ->
     assert (path.backend, path.precision, path.label) == (
         "onnxruntime",
         "fp32",
-        "fp32+int8ref+crop",
+        "fp32/int8+crop",
     )
     assert "no bf16 kernels" in path.note
 

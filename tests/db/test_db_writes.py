@@ -320,3 +320,22 @@ def test_orientation_is_stored_on_the_page(engine: Engine) -> None:
     with pytest.raises(ValueError, match="unknown orientation '45'"):
         writes.write_page_regions(engine, run_id=run, page_id=page, regions=[], orientation=45)
     assert rows(engine, query, page=page)[0][0] == 270
+
+
+def test_every_precision_a_run_can_record_fits_its_column() -> None:
+    """``precision="fast"`` records the path it picked (``craft.fast``): every label it can
+    give, on any CPU or GPU, fits ``runs.precision`` (PostgreSQL refuses a longer one)."""
+    from craft.fast import choose_fast_path
+    from db.models import Run
+
+    column = Run.__table__.c.precision.type
+    assert isinstance(column, sa.String) and column.length is not None
+    width = column.length
+    flag_sets = [None, frozenset({"avx2"}), frozenset({"avx512_vnni"})]
+    flag_sets += [frozenset({"avx512_bf16"}), frozenset({"avx512_bf16", "avx512_vnni"})]
+    labels = {choose_fast_path("cuda", "auto", None).label, "fp32", "bf16", "fp16"}
+    for flags in flag_sets:
+        for backend in ("auto", "torch", "onnxruntime"):
+            labels.add(choose_fast_path("cpu", backend, flags).label)
+    assert "bf16/int8+crop" in labels
+    assert max(len(label) for label in labels) <= width, sorted(labels)
