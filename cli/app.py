@@ -290,7 +290,7 @@ def export_onnx_cmd(
     there, so a first fast run does not pay for it.
     """
     from craft.backends import cpu_flags
-    from craft.int8_refiner import VNNI_FLAGS
+    from craft.fast import choose_fast_path
     from craft.weights_store import resolve_weights
     from craft.zoo import CRAFT_WEIGHTS, REFINER_WEIGHTS, ensure_int8_refiner, ensure_onnx
 
@@ -299,7 +299,7 @@ def export_onnx_cmd(
     craft_onnx, refiner_onnx = ensure_onnx(craft_path, refiner_path, force=force)
     typer.echo(f"weights verified: {craft_path.name}, {refiner_path.name}")
     typer.echo(f"ONNX graphs: {craft_onnx} and {refiner_onnx.name}")
-    if (cpu_flags() or frozenset()).intersection(VNNI_FLAGS):
+    if choose_fast_path("cpu", "auto", cpu_flags()).int8_refiner:
         int8 = ensure_int8_refiner(craft_path, refiner_path, force=force)
         typer.echo(f"int8 LinkRefiner (this CPU has VNNI): {int8.name}")
 

@@ -3,9 +3,9 @@
 The refiner is about a quarter of a page's arithmetic, and its dilated convolutions gain
 little from bf16; ONNX Runtime's static int8 (QDQ, per-channel int8 weights, uint8
 activations, min/max calibration) runs it ~3x faster than fp32 with VNNI and keeps fp32's
-boxes within the fast path's tolerance. CRAFT itself does
-not survive int8 (every part of it moved 2-5% of the boxes when quantised;
-docs/performance.md has the table), so only the refiner is offered.
+boxes within the fast path's tolerance. CRAFT itself does not survive int8 (every part of it
+moved 2-5% of the boxes when quantised; docs/performance.md has the table), so only the
+refiner is offered.
 
 Without VNNI, u8 x s8 products saturate and full-range weights break the maps, so the
 quantised graph is only chosen on CPUs that have it (``craft.fast``).
