@@ -28,7 +28,6 @@ later runs reuse them. Timings on a shared machine are only comparable within on
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import queue
 import resource
@@ -39,7 +38,8 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -163,37 +163,6 @@ def run_predictor(
     return results, Measured(len(results), time.perf_counter() - t0, time.process_time() - c0)
 
 
-_WORKER: dict[str, Any] = {}
-
-
-def _post_worker_init(folder: str, params_json: str) -> None:
-    params = DetectorParams.model_validate_json(params_json)
-    backend = ReplayBackend(Recording(Path(folder)), seconds_per_page=0.0)
-    _WORKER["predictor"] = replay_predictor(backend, params, post_threads=0)
-
-
-def _post_in_process(batch: list[np.ndarray]) -> tuple[list[PageResult], float]:
-    """One batch in a worker process: its maps looked up, post-processed inline there."""
-    t0 = time.process_time()
-    return _WORKER["predictor"].predict(batch), time.process_time() - t0
-
-
-def stage_post_processes(
-    recording: Recording, params: DetectorParams, batches: list[list[np.ndarray]], workers: int
-) -> Measured:
-    """Post-processing in worker processes, a page per task as the threads get them (pages
-    shipped to the workers, maps looked up there)."""
-    init = (str(recording.folder), params.model_dump_json())
-    batches = [[page] for batch in batches for page in batch]
-    spawn = multiprocessing.get_context("spawn")  # this process holds engine threads: no fork
-    with ProcessPoolExecutor(workers, spawn, _post_worker_init, init) as pool:
-        list(pool.map(_post_in_process, batches[:workers]))  # start-up out of the timing
-        c0 = time.process_time()
-        _, m = timed_map(pool, _post_in_process, batches, sum(len(b) for b in batches))
-        m.cpu += time.process_time() - c0  # the parent's pickling
-    return m
-
-
 class Database:
     """A SQLite results file with a run and a document, as the stream writes them."""
 
@@ -249,6 +218,26 @@ class Renderer:
             n = self._n
         self.render(image, result.regions, self.folder / f"page-{n:04d}.png", GREEN, 4, thumb)
         return None, time.thread_time() - t0
+
+
+def stage_post_processes(
+    zero: ReplayBackend, params: DetectorParams, batches: list[list[np.ndarray]], workers: int
+) -> Measured:
+    """Post-processing in the product's worker processes (``craft.post_processes``): maps
+    and pages pickled to the workers; CPU counted in the parent and the workers."""
+    with closing(replay_predictor(zero, params, post_processes=workers)) as predictor:
+        run_predictor(predictor, batches[:1])  # workers started outside the timing
+        pids = list(predictor._process_pool()._executor()._processes)
+        before = sum(process_cpu(pid) for pid in pids)
+        _, m = run_predictor(predictor, batches)
+        m.cpu += sum(process_cpu(pid) for pid in pids) - before
+    return m
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a live process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def stage_threads(
@@ -318,6 +307,10 @@ def own_pipeline(
     return Measured(n, time.perf_counter() - t0, cpu_now() - c0)
 
 
+def documents_first_page(documents: list[Document], options: IngestOptions) -> list[np.ndarray]:
+    return [read_document(documents[-1], options)[0][0].image]
+
+
 def product_pipeline(
     documents: list[Document], options: IngestOptions, params: DetectorParams, folder: Path
 ) -> tuple[Measured, dict[str, float]]:
@@ -328,7 +321,9 @@ def product_pipeline(
     from pipeline.run import RunRequest, run_documents
     from pipeline.stream import Hooks
 
+    folder.mkdir(parents=True, exist_ok=True)
     predictor = craft_predictor(params=params)  # the replay one, inside replaying()
+    predictor(documents_first_page(documents, options))  # workers started outside the timing
     engine = open_results_database(f"sqlite:///{folder / 'product.db'}")
     request = RunRequest(params=params, ingestion=options, overlay=OverlayOptions(),
                          output_dir=folder / "product-overlays", skip_processed=False)  # fmt: skip
@@ -387,9 +382,14 @@ def main() -> None:
 
         print("detector (pages in memory):")
         line("bare replay engine", bare_engine(backend, batches, params))
+        procs = max(threads - 1, 1)
         predictor = replay_predictor(backend, params, post_threads=threads)
         results, m = run_predictor(predictor, batches)
         line(f"bare predictor, {threads} post threads", m, f"(misses {backend.misses})")
+        with closing(replay_predictor(backend, params, post_processes=procs)) as predictor:
+            run_predictor(predictor, batches[:1])  # workers started outside the timing
+            _, m = run_predictor(predictor, batches)
+        line(f"bare predictor, {procs} post processes", m, "(parent's CPU only)")
         post = sum(r.timings.postprocess for r in results) / len(results)
         pre = sum(r.timings.preprocess for r in results) / len(results)
         print(f"  StageTimings per page: preprocess {pre * 1000:.1f} ms, postprocess "
@@ -407,8 +407,9 @@ def main() -> None:
                 _, m = run_predictor(replay_predictor(zero, params, post_threads=w), batches)
                 line(f"post-process, {w} thread(s)", m, "(+ resize, map lookup)")
             for w in counts:
-                line(f"post-process, {w} process(es)",
-                     stage_post_processes(recording, params, batches, w))  # fmt: skip
+                line(
+                    f"post-process, {w} process(es)", stage_post_processes(zero, params, batches, w)
+                )
             for w in counts:
                 db = Database(folder / f"db{w}")
                 line(f"db write (SQLite), {w} thread(s)", stage_threads(db.write, pairs, w))
@@ -421,22 +422,29 @@ def main() -> None:
                 "whole path, this bench's pipeline (readers -> predict_stream -> writers, "
                 "renderers):"
             )
-            for w in counts:
-                own = replay_predictor(backend, params, post_threads=w)
-                out = folder / f"own{w}"
+            for w, kind in [(w, kind) for w in counts for kind in ("threads", "processes")]:
+                own = replay_predictor(backend, params, **{f"post_{kind}": w})
+                own(images[:1])  # workers started outside the timing
+                out = folder / f"own{w}{kind}"
                 busy = backend.pages
-                m = own_pipeline(documents, options, own, Database(out), Renderer(out), w)
+                with closing(own):
+                    m = own_pipeline(documents, options, own, Database(out), Renderer(out), w)
                 busy = (backend.pages - busy) * args.seconds_per_page / m.wall
-                line(f"{w} worker(s) per stage", m, f"(whole process; detector busy {busy:.0%})")
+                line(f"{w} worker(s) per stage, post {kind}", m,
+                     f"(process tree; detector busy {busy:.0%})")  # fmt: skip
         if "pipeline" in modes:
             print("whole path, pipeline.run.run_documents (CLI in-process path, replay installed):")
-            with replaying(recording, args.seconds_per_page) as engine:
-                m, stages = product_pipeline(documents, options, params, folder)
-            busy = engine.pages * args.seconds_per_page / m.wall
-            line("run_documents", m, f"(whole process; detector busy {busy:.0%})")
-            n = max(stages.get("pages", 0), 1)
-            print("  its stages, ms/page: " + ", ".join(
-                f"{k} {v / n * 1000:.1f}" for k, v in stages.items() if k != "pages"))  # fmt: skip
+            for kind, workers in [("processes", procs), ("threads", threads)]:
+                with replaying(
+                    recording, args.seconds_per_page, **{f"post_{kind}": workers}
+                ) as engine:
+                    m, stages = product_pipeline(documents, options, params, folder / kind)
+                busy = engine.pages * args.seconds_per_page / m.wall
+                line(f"run_documents, {workers} post {kind}", m,
+                     f"(process tree; detector busy {busy:.0%})")  # fmt: skip
+                n = max(stages.get("pages", 0), 1)
+                each = [f"{k} {v / n * 1000:.1f}" for k, v in stages.items() if k != "pages"]
+                print("  its stages, ms/page: " + ", ".join(each))
 
 
 if __name__ == "__main__":

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+import weakref
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,7 +23,10 @@ from craft.preprocess import Prepared, check_page, padded_size, stack_pages
 from craft.tighten import InkCrops, tighten_regions
 from craft.types import PageResult, Region, StageTimings
 
-__all__ = ["CraftPredictor", "ModelInfo", "maps_to_regions"]
+if TYPE_CHECKING:
+    from craft.post_processes import PostProcessPool
+
+__all__ = ["CraftPredictor", "FirstPass", "ModelInfo", "first_pass", "maps_to_regions"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,13 +47,14 @@ class CraftPredictor:
 
     Build one with ``craft.zoo.craft_predictor``; it holds the loaded model, so reuse it.
 
-    ``post_threads``: threads that post-process pages (maps to regions, line splitting, tight
-    boxes, orientation), one page per task, while the calling thread runs the next forward
-    pass. The default (None) is every core on CUDA, where a page's CPU-side post-processing
-    (11-15 ms at half precision on an H200 host) is as long as its forward pass and more
-    than one core is needed to keep the GPU busy; 0 (inline) on CPU, where the engine
-    already uses every core. OpenCV and numpy release the GIL in the heavy parts.
-    ``overlap`` is the older on/off form of the same setting.
+    ``post_processes`` / ``post_threads``: worker processes (``craft.post_processes``) or
+    threads that post-process pages (maps to regions, line splitting, tight boxes,
+    orientation), one page per task, while the calling thread runs the next forward pass.
+    By default (both None) a CUDA predictor uses a process per core but one: a page's
+    post-processing costs more CPU than its forward pass costs the GPU, and it holds the GIL
+    most of the time, so threads stay near one core; on CPU everything runs inline, the
+    engine already using every core. ``overlap`` is the older on/off form of
+    ``post_threads``. Call :meth:`close` to stop the processes before the predictor goes.
 
     ``blank_skip``: run the network on each page's content box only (``craft.blank``) where
     that saves enough (``blank.worth_cropping``), one page per forward pass (windows differ
@@ -63,26 +69,57 @@ class CraftPredictor:
         overlap: bool | None = None,
         blank_skip: bool = False,
         post_threads: int | None = None,
+        post_processes: int | None = None,
     ) -> None:
         self.backend = backend
         self.params = params
         self.info = info
         self.blank_skip = blank_skip
+        cuda = info.device.startswith("cuda")
+        if post_processes is None:
+            by_default = cuda and overlap is None and post_threads is None
+            post_processes = max(default_threads() - 1, 1) if by_default else 0
         if post_threads is None:
-            on = info.device.startswith("cuda") if overlap is None else overlap
-            post_threads = default_threads() if on else 0
-        if post_threads < 0:
-            raise ValueError(f"post_threads must be >= 0, got {post_threads}")
+            on = cuda if overlap is None else overlap
+            post_threads = default_threads() if on and not post_processes else 0
+        if post_threads < 0 or post_processes < 0:
+            raise ValueError(
+                f"post_threads and post_processes must be >= 0, got {post_threads}, "
+                f"{post_processes}"
+            )
+        if post_threads and post_processes:
+            raise ValueError("post-process on threads or on processes, not both")
         self.post_threads = post_threads
+        self.post_processes = post_processes
+        self._processes: PostProcessPool | None = None
 
     @property
     def overlap(self) -> bool:
-        """Whether post-processing runs on helper threads (``post_threads > 0``)."""
-        return self.post_threads > 0
+        """Whether post-processing runs beside the forward passes (threads or processes)."""
+        return self.post_threads > 0 or self.post_processes > 0
 
     @overlap.setter
     def overlap(self, on: bool) -> None:
         self.post_threads = (self.post_threads or default_threads()) if on else 0
+        if on and self.post_processes:
+            self.post_threads = 0  # already beside the forward passes, in processes
+        elif not on:
+            self.close()
+            self.post_processes = 0
+
+    def close(self) -> None:
+        """Stop the post-processing processes, if any ran (they start again when needed)."""
+        pool, self._processes = self._processes, None
+        if pool is not None:
+            pool.close()
+
+    def _process_pool(self) -> PostProcessPool:
+        if self._processes is None:
+            from craft.post_processes import PostProcessPool
+
+            self._processes = PostProcessPool(self.params, self.post_processes)
+            weakref.finalize(self, self._processes.close)
+        return self._processes
 
     def __call__(self, pages: Sequence[np.ndarray]) -> list[PageResult]:
         """Alias of :meth:`predict`."""
@@ -101,27 +138,31 @@ class CraftPredictor:
     def predict_stream(self, calls: Iterable[Sequence[np.ndarray]]) -> Iterator[list[PageResult]]:
         """:meth:`predict` of each item of ``calls``, in order, lazily.
 
-        With ``post_threads``, the forward passes of later items run while earlier pages are
-        still post-processed, so a caller that feeds batches one by one (a page stream across
-        documents) keeps the engine busy; with :meth:`predict` per batch, every call would
-        wait for its own post-processing. Memory stays bounded: before each forward pass, the
-        oldest batches are finished until fewer than ``post_threads`` pages wait for
-        post-processing (at most ``post_threads`` + ``batch_size`` pages' maps alive).
-        Items are read from ``calls`` only as the engine gets to them.
+        With ``post_threads`` or ``post_processes``, the forward passes of later items run
+        while earlier pages are still post-processed, so a caller that feeds batches one by
+        one (a page stream across documents) keeps the engine busy; with :meth:`predict` per
+        batch, every call would wait for its own post-processing. Memory stays bounded:
+        before each forward pass, the oldest batches are finished until fewer pages than
+        workers wait for post-processing (at most workers + ``batch_size`` pages' maps
+        alive). Items are read from ``calls`` only as the engine gets to them.
         """
-        threads = self.post_threads
+        threads, processes = self.post_threads, self.post_processes
+        workers = threads or processes
         pool = ThreadPoolExecutor(threads, "craft-post") if threads else None
+        procs = self._process_pool() if processes else None
         done: deque[list[PageResult | None]] = deque()  # per call, filled in place
-        # Per batch: its call's slots, the pages' indices there, their post-processing.
-        pending: deque[tuple[list[PageResult | None], list[int], list[Future[PageResult]]]]
-        pending = deque()
+        # Per batch: its call's slots, the pages' indices there, the pages, their futures.
+        pending: deque[
+            tuple[list[PageResult | None], list[int], list[np.ndarray], list[Future[Any]]]
+        ] = deque()
         waiting = 0
 
         def finish_oldest() -> None:
             nonlocal waiting
-            slots, idx, futures = pending.popleft()
-            for i, future in zip(idx, futures, strict=True):
-                slots[i] = future.result()
+            slots, idx, batch, futures = pending.popleft()
+            for k, (i, future) in enumerate(zip(idx, futures, strict=True)):
+                out = future.result()
+                slots[i] = self._finish(out, batch[k]) if isinstance(out, FirstPass) else out
             waiting -= len(idx)
 
         def ready() -> Iterator[list[PageResult]]:
@@ -135,20 +176,27 @@ class CraftPredictor:
                 slots: list[PageResult | None] = [None] * len(pages)
                 done.append(slots)
                 for idx in self._batches(pages):
-                    while pending and waiting >= threads:
+                    while pending and waiting >= workers:
                         finish_oldest()
                     batch = [pages[i] for i in idx]
                     maps, metas, t_pre = self._infer(batch)
                     share = t_pre / len(idx)
-                    if pool is None:
+                    futures: list[Future[Any]]
+                    if procs is not None:
+                        futures = [
+                            procs.submit(maps, k, metas[k], share, batch[k])
+                            for k in range(len(idx))
+                        ]
+                    elif pool is not None:
+                        futures = [
+                            pool.submit(self._post_page, maps, k, metas[k], share, batch[k])
+                            for k in range(len(idx))
+                        ]
+                    else:
                         for k, i in enumerate(idx):
                             slots[i] = self._post_page(maps, k, metas[k], share, batch[k])
                         continue
-                    futures = [
-                        pool.submit(self._post_page, maps, k, metas[k], share, batch[k])
-                        for k in range(len(idx))
-                    ]
-                    pending.append((slots, idx, futures))
+                    pending.append((slots, idx, batch, futures))
                     waiting += len(idx)
                 yield from ready()
             while pending:
@@ -162,45 +210,29 @@ class CraftPredictor:
     def _post_page(
         self, maps: ScoreMaps, index: int, meta: Prepared, t_pre: float, page: np.ndarray
     ) -> PageResult:
-        """Everything after the forward pass for page ``index`` of a batch: regions from its
-        maps, then the steps that need the page's own pixels (orientation, where a turned
-        page is detected again upright by a twin predictor; tight boxes)."""
-        t0 = time.perf_counter()
-        regions = tuple(maps_to_regions(maps, index, meta, self.params))
-        n = maps.text.shape[0]
-        res = PageResult(
-            meta.width,
-            meta.height,
-            regions,
-            StageTimings(
-                preprocess=t_pre,
-                forward=maps.forward_s / n,
-                refine=maps.refine_s / n,
-                postprocess=time.perf_counter() - t0,
-            ),
-        )
-        p = self.params
-        if not (p.tight_boxes or p.detect_orientation):
+        """Everything after the forward pass for page ``index`` of a batch (see
+        :func:`first_pass`), then, for a turned page, its detection again upright."""
+        return self._finish(first_pass(maps, index, meta, t_pre, page, self.params), page)
+
+    def _finish(self, first: FirstPass, page: np.ndarray) -> PageResult:
+        """The result of a first pass; a page found turned is detected again upright by a
+        twin predictor (this process holds the model) and its regions turned back."""
+        res = first.result
+        if first.turned is None:
             return res
         t0 = time.perf_counter()
-        crops = InkCrops(page)  # regions warped once for both steps
-        if p.detect_orientation and (turned := page_orientation(page, res.regions, crops)):
-            up = upright_page(page, turned)
-            [again] = self._upright_twin().predict([up])
-            back = regions_to_original(again.regions, turned, up.shape[1], up.shape[0])
-            t = again.timings
-            timings = StageTimings(
-                preprocess=res.timings.preprocess + t.preprocess,
-                forward=res.timings.forward + t.forward,
-                refine=res.timings.refine + t.refine,
-                postprocess=res.timings.postprocess + (time.perf_counter() - t0 - t.total),
-            )
-            return replace(res, regions=tuple(back), timings=timings, orientation=turned)
-        regions = tuple(tighten_regions(page, res.regions, crops)) if p.tight_boxes else res.regions
-        timings = replace(
-            res.timings, postprocess=res.timings.postprocess + time.perf_counter() - t0
+        up = upright_page(page, first.turned)
+        [again] = self._upright_twin().predict([up])
+        back = regions_to_original(again.regions, first.turned, up.shape[1], up.shape[0])
+        t = again.timings
+        spent = first.spent + time.perf_counter() - t0 - t.total
+        timings = StageTimings(
+            preprocess=res.timings.preprocess + t.preprocess,
+            forward=res.timings.forward + t.forward,
+            refine=res.timings.refine + t.refine,
+            postprocess=res.timings.postprocess + spent,
         )
-        return replace(res, regions=regions, timings=timings)
+        return replace(res, regions=tuple(back), timings=timings, orientation=first.turned)
 
     def _upright_twin(self) -> CraftPredictor:
         """This predictor without orientation detection: for pages already turned upright."""
@@ -290,3 +322,54 @@ def maps_to_regions(
     quads = scale_quads(boxes.quads, meta.ratio)
     regions = quads_to_regions(quads, boxes.scores)
     return size_filter(regions, params.size_threshold)
+
+
+@dataclass(frozen=True, slots=True)
+class FirstPass:
+    """A page's post-processing up to what needs the model again.
+
+    ``turned``: quarter turns orientation detection found (the page must be detected again
+    upright, where the model is); None when ``result`` is final. ``spent``: seconds of
+    orientation work not yet in ``result.timings``.
+    """
+
+    result: PageResult
+    turned: int | None = None
+    spent: float = 0.0
+
+
+def first_pass(
+    maps: ScoreMaps,
+    index: int,
+    meta: Prepared,
+    t_pre: float,
+    page: np.ndarray,
+    params: DetectorParams,
+) -> FirstPass:
+    """Page ``index`` of a batch from its maps: regions, then the steps that need the page's
+    own pixels (orientation; tight boxes). Needs no model, so it runs in worker processes
+    too (``craft.post_processes``)."""
+    t0 = time.perf_counter()
+    regions = tuple(maps_to_regions(maps, index, meta, params))
+    n = maps.text.shape[0]
+    res = PageResult(
+        meta.width,
+        meta.height,
+        regions,
+        StageTimings(
+            preprocess=t_pre,
+            forward=maps.forward_s / n,
+            refine=maps.refine_s / n,
+            postprocess=time.perf_counter() - t0,
+        ),
+    )
+    if not (params.tight_boxes or params.detect_orientation):
+        return FirstPass(res)
+    t0 = time.perf_counter()
+    crops = InkCrops(page)  # regions warped once for both steps
+    if params.detect_orientation and (turned := page_orientation(page, res.regions, crops)):
+        return FirstPass(res, turned, time.perf_counter() - t0)
+    if params.tight_boxes:
+        res = replace(res, regions=tuple(tighten_regions(page, res.regions, crops)))
+    timings = replace(res.timings, postprocess=res.timings.postprocess + time.perf_counter() - t0)
+    return FirstPass(replace(res, timings=timings))

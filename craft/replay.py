@@ -207,10 +207,14 @@ class ReplayBackend:
 
 
 def replay_predictor(
-    backend: ReplayBackend, params: DetectorParams, post_threads: int | None = None
+    backend: ReplayBackend,
+    params: DetectorParams,
+    post_threads: int | None = None,
+    post_processes: int | None = None,
 ) -> CraftPredictor:
     """A predictor on the replay engine, configured as on a GPU: no blank skipping (the CUDA
-    fast path has none), post-processing on ``post_threads`` (default: every core)."""
+    fast path has none), post-processing on ``post_processes`` worker processes or
+    ``post_threads`` threads (default: as a CUDA predictor, a process per core but one)."""
     with_refiner = params.with_refiner
     info = ModelInfo(
         model=zoo.CRAFT_WEIGHTS,
@@ -221,8 +225,11 @@ def replay_predictor(
         device=backend.device,
         precision=backend.precision,
     )
-    threads = default_threads() if post_threads is None else post_threads
-    return CraftPredictor(backend, params, info, post_threads=threads)
+    if post_threads is None and post_processes is None:
+        post_processes = max(default_threads() - 1, 1)
+    return CraftPredictor(
+        backend, params, info, post_threads=post_threads or 0, post_processes=post_processes or 0
+    )
 
 
 @contextmanager
@@ -230,6 +237,7 @@ def replaying(
     recording: Recording,
     seconds_per_page: float = H200_FAST_SECONDS_PER_PAGE,
     post_threads: int | None = None,
+    post_processes: int | None = None,
 ) -> Iterator[ReplayBackend]:
     """Within the block, every ``craft.zoo.craft_predictor`` call in this process returns a
     replay predictor (one per parameter set, as the zoo caches engines) on one shared
@@ -241,8 +249,14 @@ def replaying(
     def factory(params: DetectorParams) -> CraftPredictor:
         with lock:
             if params not in predictors:
-                predictors[params] = replay_predictor(backend, params, post_threads)
+                predictors[params] = replay_predictor(
+                    backend, params, post_threads, post_processes
+                )
             return predictors[params]
 
-    with zoo.substituted(factory):
-        yield backend
+    try:
+        with zoo.substituted(factory):
+            yield backend
+    finally:
+        for predictor in predictors.values():
+            predictor.close()
