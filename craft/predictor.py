@@ -26,7 +26,14 @@ from craft.types import PageResult, Region, StageTimings
 if TYPE_CHECKING:
     from craft.post_processes import PostProcessPool
 
-__all__ = ["CraftPredictor", "FirstPass", "ModelInfo", "first_pass", "maps_to_regions"]
+__all__ = [
+    "CraftPredictor",
+    "FirstPass",
+    "ModelInfo",
+    "default_post_processes",
+    "first_pass",
+    "maps_to_regions",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +57,12 @@ class CraftPredictor:
     ``post_processes`` / ``post_threads``: worker processes (``craft.post_processes``) or
     threads that post-process pages (maps to regions, line splitting, tight boxes,
     orientation), one page per task, while the calling thread runs the next forward pass.
-    By default (both None) a CUDA predictor uses a process per core but one: a page's
-    post-processing costs more CPU than its forward pass costs the GPU, and it holds the GIL
-    most of the time, so threads stay near one core; on CPU everything runs inline, the
-    engine already using every core. ``overlap`` is the older on/off form of
-    ``post_threads``. Call :meth:`close` to stop the processes before the predictor goes.
+    By default (both None) a CUDA predictor uses a process per core but one
+    (:func:`default_post_processes`): a page's post-processing costs more CPU than its
+    forward pass costs the GPU, and it holds the GIL most of the time, so threads stay near
+    one core; on CPU everything runs inline, the engine already using every core.
+    ``overlap`` is the older on/off form of ``post_threads``. Call :meth:`close` to stop
+    the processes before the predictor goes.
 
     ``blank_skip``: run the network on each page's content box only (``craft.blank``) where
     that saves enough (``blank.worth_cropping``), one page per forward pass (windows differ
@@ -78,7 +86,7 @@ class CraftPredictor:
         cuda = info.device.startswith("cuda")
         if post_processes is None:
             by_default = cuda and overlap is None and post_threads is None
-            post_processes = max(default_threads() - 1, 1) if by_default else 0
+            post_processes = default_post_processes() if by_default else 0
         if post_threads is None:
             on = cuda if overlap is None else overlap
             post_threads = default_threads() if on and not post_processes else 0
@@ -297,6 +305,14 @@ class CraftPredictor:
         )
         t_paste = time.perf_counter() - t1
         return full, metas, t_window + maps.preprocess_s + t_paste
+
+
+def default_post_processes() -> int:
+    """Post-processing processes beside a fast engine: a core each, one core left to the
+    caller (forward passes, batching, shipping pages). With two cores or fewer, 0: one
+    worker process would leave post-processing one core, where threads get it two."""
+    cores = default_threads()
+    return cores - 1 if cores > 2 else 0
 
 
 def maps_to_regions(

@@ -41,7 +41,7 @@ import numpy as np
 from craft import zoo
 from craft.backends import ScoreMaps, default_threads
 from craft.params import DetectorParams
-from craft.predictor import CraftPredictor, ModelInfo
+from craft.predictor import CraftPredictor, ModelInfo, default_post_processes
 from craft.preprocess import stack_pages
 from craft.weights_store import WEIGHTS, cache_dir
 
@@ -214,7 +214,8 @@ def replay_predictor(
 ) -> CraftPredictor:
     """A predictor on the replay engine, configured as on a GPU: no blank skipping (the CUDA
     fast path has none), post-processing on ``post_processes`` worker processes or
-    ``post_threads`` threads (default: as a CUDA predictor, a process per core but one)."""
+    ``post_threads`` threads (default: as a CUDA predictor, a process per core but one, or
+    threads on two cores or fewer)."""
     with_refiner = params.with_refiner
     info = ModelInfo(
         model=zoo.CRAFT_WEIGHTS,
@@ -226,7 +227,8 @@ def replay_predictor(
         precision=backend.precision,
     )
     if post_threads is None and post_processes is None:
-        post_processes = max(default_threads() - 1, 1)
+        post_processes = default_post_processes()
+        post_threads = 0 if post_processes else default_threads()
     return CraftPredictor(
         backend, params, info, post_threads=post_threads or 0, post_processes=post_processes or 0
     )
@@ -249,9 +251,7 @@ def replaying(
     def factory(params: DetectorParams) -> CraftPredictor:
         with lock:
             if params not in predictors:
-                predictors[params] = replay_predictor(
-                    backend, params, post_threads, post_processes
-                )
+                predictors[params] = replay_predictor(backend, params, post_threads, post_processes)
             return predictors[params]
 
     try:

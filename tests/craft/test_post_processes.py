@@ -121,11 +121,18 @@ def _die(payload: object) -> None:
     os._exit(3)
 
 
-def test_the_cuda_default_is_processes_and_settings_are_checked() -> None:
+def test_the_cuda_default_is_processes_and_settings_are_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     p = craft_predictor("words", device="cpu")
     cuda = ModelInfo("m", "0" * 64, None, None, "torch", "cuda:0", "bf16")
+    for cores, processes, threads in [(16, 15, 0), (3, 2, 0), (2, 0, 2), (1, 0, 1)]:
+        monkeypatch.setenv("OCRFLOW_THREADS", str(cores))
+        on_gpu = CraftPredictor(p.backend, p.params, cuda)
+        assert (on_gpu.post_processes, on_gpu.post_threads) == (processes, threads)
+    monkeypatch.setenv("OCRFLOW_THREADS", "4")
     on_gpu = CraftPredictor(p.backend, p.params, cuda)
-    assert on_gpu.post_processes >= 1 and on_gpu.post_threads == 0 and on_gpu.overlap
+    assert on_gpu.post_processes == 3 and on_gpu.overlap
     assert CraftPredictor(p.backend, p.params, cuda, post_threads=3).post_processes == 0
     assert CraftPredictor(p.backend, p.params, cuda, overlap=True).post_processes == 0
     assert CraftPredictor(p.backend, p.params, p.info).post_processes == 0

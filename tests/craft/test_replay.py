@@ -39,7 +39,7 @@ def test_replayed_regions_are_the_real_detectors(recording: Recording) -> None:
         assert craft_predictor(params=PARAMS) is predictor  # one per parameter set
         [replayed] = predictor([PAGE])
     assert (engine.pages, engine.misses) == (1, 0)
-    assert predictor.info.backend == "replay" and predictor.post_processes >= 1
+    assert predictor.info.backend == "replay" and predictor.overlap
     assert len(replayed.regions) == len(real.regions) == 2
     for a, b in zip(replayed.regions, real.regions, strict=True):  # maps stored as float16
         assert np.allclose(a.polygon, b.polygon, atol=1.0)
