@@ -23,6 +23,9 @@ pages it *claims* the document for its ``params_hash`` in ``document_claims``, w
 - :func:`release_document` deletes the claim when the document is finished (done, partial or
   failed); :func:`db.writes.finish_run` and :func:`db.writes.mark_stale_runs` delete whatever a
   run still holds, in the same transaction that closes it.
+- A page stream opens and finishes many documents per second on a GPU, so it uses the
+  one-transaction forms: :func:`open_document` (upsert, claim, ``running``) and
+  :func:`finish_document` (final status, release).
 
 A claim does not replace the "already done" check: a run that gets a released document checks
 its pages' results first (``skip_processed``), so a document finished a moment ago by another
@@ -36,6 +39,7 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,7 +53,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from db import writes
 from db.errors import sqlstate
-from db.models import Base, RunStatus
+from db.models import Base, DocumentStatus, RunStatus
 from db.session import connect
 
 __all__ = [
@@ -60,7 +64,9 @@ __all__ = [
     "ClaimSettings",
     "RunHeartbeat",
     "claim_document",
+    "finish_document",
     "get_stale_after",
+    "open_document",
     "release_document",
 ]
 
@@ -176,21 +182,60 @@ def claim_document(
     """
     host = _HOST if host is None else host
     pid = os.getpid() if pid is None else pid
-    for attempt in range(1, _MAX_ATTEMPTS + 1):
+
+    def attempt(conn: Connection) -> tuple[int, Claim | None]:
+        claim = _claim(conn, document_id, pages, run_id, stale_after, now or _now(), host, pid)
+        return document_id, claim
+
+    return _until_settled(engine, attempt, str(document_id))[1]
+
+
+def open_document(
+    engine: Engine,
+    *,
+    sha256: str,
+    source_uri: str,
+    media_type: str,
+    size_bytes: int,
+    page_count: int | None,
+    run_id: int,
+    stale_after: timedelta = DEFAULT_STALE_AFTER,
+    pages: str = "all",
+) -> tuple[int, Claim]:
+    """A page stream's one call per document: upsert it (:func:`db.writes.upsert_document`),
+    claim it (:func:`claim_document`) and, if the claim is taken, mark it ``running``, in one
+    transaction. Returns the document's id and the claim."""
+    host, pid = _HOST, os.getpid()
+
+    def attempt(conn: Connection) -> tuple[int, Claim | None]:
+        doc_id = writes.upsert_document_in(
+            conn, sha256, source_uri, media_type, size_bytes, page_count
+        )
+        claim = _claim(conn, doc_id, pages, run_id, stale_after, _now(), host, pid)
+        if claim is not None and claim.taken:
+            writes.set_document_status_in(conn, doc_id, DocumentStatus.RUNNING)
+        return doc_id, claim
+
+    return _until_settled(engine, attempt, sha256)
+
+
+def _until_settled(
+    engine: Engine, attempt: Callable[[Connection], tuple[int, Claim | None]], name: str
+) -> tuple[int, Claim]:
+    """Run ``attempt`` in a transaction until it settles the claim: again when the holder
+    changed under it (None), or on a deadlock or serialization failure."""
+    for n in range(1, _MAX_ATTEMPTS + 1):
         try:
             with connect(engine) as conn, conn.begin():
-                claim = _claim(
-                    conn, document_id, pages, run_id, stale_after, now or _now(), host, pid
-                )
+                doc_id, claim = attempt(conn)
         except (IntegrityError, OperationalError) as error:
-            if attempt == _MAX_ATTEMPTS or sqlstate(error) not in _RETRY_SQLSTATES:
+            if n == _MAX_ATTEMPTS or sqlstate(error) not in _RETRY_SQLSTATES:
                 raise
             continue
         if claim is not None:
-            return claim
+            return doc_id, claim
     raise RuntimeError(  # pragma: no cover - needs the holder to change five times in a row
-        f"the claim on document {document_id} kept changing hands; gave up after "
-        f"{_MAX_ATTEMPTS} attempts"
+        f"the claim on document {name} kept changing hands; gave up after {_MAX_ATTEMPTS} attempts"
     )
 
 
@@ -301,6 +346,23 @@ def release_document(
     with connect(engine) as conn, conn.begin():
         result = conn.execute(delete(claims).where(target, claims.c.run_id == run_id))
         return bool(result.rowcount)
+
+
+def finish_document(
+    engine: Engine,
+    *,
+    run_id: int,
+    document_id: int,
+    status: DocumentStatus | str,
+    error: str | None = None,
+) -> bool:
+    """A finished document's final status (:func:`db.writes.set_document_status`) and the
+    release of ``run_id``'s claim on it (:func:`release_document`), in one transaction: no
+    reader sees one without the other. Returns whether the run still held the claim."""
+    with connect(engine) as conn, conn.begin():
+        writes.set_document_status_in(conn, document_id, status, error=error)
+        mine = (claims.c.document_id == document_id, claims.c.run_id == run_id)
+        return bool(conn.execute(delete(claims).where(*mine)).rowcount)
 
 
 class RunHeartbeat:

@@ -44,11 +44,14 @@ __all__ = [
     "params_hash",
     "record_document_error",
     "record_page_error",
+    "register_page",
     "run_params_hash",
     "set_document_status",
+    "set_document_status_in",
     "set_page_status",
     "start_run",
     "upsert_document",
+    "upsert_document_in",
     "upsert_page",
     "write_page_regions",
 ]
@@ -337,26 +340,38 @@ def upsert_document(
     Status and error are left alone on an existing document (they belong to processing).
     """
     with _begin(engine) as conn:
-        stmt = _insert(conn, documents).values(
-            sha256=sha256.lower(),
-            source_uri=source_uri,
-            media_type=media_type,
-            size_bytes=size_bytes,
-            page_count=page_count,
-            status=DocumentStatus.PENDING.value,
-            first_seen_at=_now(),
-        )
-        excluded = stmt.excluded  # type: ignore[attr-defined]
-        upsert = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
-            index_elements=[documents.c.sha256],
-            set_={
-                "source_uri": excluded.source_uri,
-                "media_type": excluded.media_type,
-                "size_bytes": excluded.size_bytes,
-                "page_count": func.coalesce(excluded.page_count, documents.c.page_count),
-            },
-        )
-        return int(conn.execute(upsert.returning(documents.c.id)).scalar_one())
+        return upsert_document_in(conn, sha256, source_uri, media_type, size_bytes, page_count)
+
+
+def upsert_document_in(
+    conn: Connection,
+    sha256: str,
+    source_uri: str,
+    media_type: str,
+    size_bytes: int,
+    page_count: int | None = None,
+) -> int:
+    """:func:`upsert_document` inside the caller's transaction."""
+    stmt = _insert(conn, documents).values(
+        sha256=sha256.lower(),
+        source_uri=source_uri,
+        media_type=media_type,
+        size_bytes=size_bytes,
+        page_count=page_count,
+        status=DocumentStatus.PENDING.value,
+        first_seen_at=_now(),
+    )
+    excluded = stmt.excluded  # type: ignore[attr-defined]
+    upsert = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
+        index_elements=[documents.c.sha256],
+        set_={
+            "source_uri": excluded.source_uri,
+            "media_type": excluded.media_type,
+            "size_bytes": excluded.size_bytes,
+            "page_count": func.coalesce(excluded.page_count, documents.c.page_count),
+        },
+    )
+    return int(conn.execute(upsert.returning(documents.c.id)).scalar_one())
 
 
 def upsert_page(
@@ -374,35 +389,58 @@ def upsert_page(
     the same transaction: their pixel coordinates no longer apply to the page.
     """
     with _begin(engine) as conn:
-        stmt = (
-            _insert(conn, pages)
-            .values(
-                document_id=document_id,
-                page_number=page_number,
-                width=width,
-                height=height,
-                dpi=dpi,
-                status=PageStatus.PENDING.value,
-            )
-            .on_conflict_do_nothing(index_elements=[pages.c.document_id, pages.c.page_number])  # type: ignore[attr-defined]
-            .returning(pages.c.id)
+        return _upsert_page_in(conn, document_id, page_number, width, height, dpi)
+
+
+def register_page(
+    engine: Engine,
+    *,
+    document_id: int,
+    page_number: int,
+    width: int,
+    height: int,
+    dpi: int | None,
+    params_hash: str,
+) -> tuple[int, bool]:
+    """:func:`upsert_page` and :func:`page_done` in one transaction: the page's id and
+    whether it already has a result for ``params_hash`` (a page stream's one call per page)."""
+    with _begin(engine) as conn:
+        page_id = _upsert_page_in(conn, document_id, page_number, width, height, dpi)
+        return page_id, _page_done_in(conn, page_id, params_hash)
+
+
+def _upsert_page_in(
+    conn: Connection, document_id: int, page_number: int, width: int, height: int, dpi: int | None
+) -> int:
+    stmt = (
+        _insert(conn, pages)
+        .values(
+            document_id=document_id,
+            page_number=page_number,
+            width=width,
+            height=height,
+            dpi=dpi,
+            status=PageStatus.PENDING.value,
         )
-        inserted = conn.execute(stmt).scalar_one_or_none()
-        if inserted is not None:
-            return int(inserted)
-        row = conn.execute(
-            select(pages.c.id, pages.c.width, pages.c.height, pages.c.dpi)
-            .where(pages.c.document_id == document_id, pages.c.page_number == page_number)
-            .with_for_update()
-        ).one()
-        if (row.width, row.height, row.dpi) != (width, height, dpi):
-            conn.execute(delete(page_results).where(page_results.c.page_id == row.id))
-            conn.execute(
-                update(pages)
-                .where(pages.c.id == row.id)
-                .values(width=width, height=height, dpi=dpi, status=PageStatus.PENDING.value)
-            )
-        return int(row.id)
+        .on_conflict_do_nothing(index_elements=[pages.c.document_id, pages.c.page_number])  # type: ignore[attr-defined]
+        .returning(pages.c.id)
+    )
+    inserted = conn.execute(stmt).scalar_one_or_none()
+    if inserted is not None:
+        return int(inserted)
+    row = conn.execute(
+        select(pages.c.id, pages.c.width, pages.c.height, pages.c.dpi)
+        .where(pages.c.document_id == document_id, pages.c.page_number == page_number)
+        .with_for_update()
+    ).one()
+    if (row.width, row.height, row.dpi) != (width, height, dpi):
+        conn.execute(delete(page_results).where(page_results.c.page_id == row.id))
+        conn.execute(
+            update(pages)
+            .where(pages.c.id == row.id)
+            .values(width=width, height=height, dpi=dpi, status=PageStatus.PENDING.value)
+        )
+    return int(row.id)
 
 
 def set_document_status(
@@ -413,11 +451,19 @@ def set_document_status(
     error: str | None = None,
 ) -> None:
     """Set a document's status (and error); a final status also stamps ``last_processed_at``."""
+    with _begin(engine) as conn:
+        set_document_status_in(conn, document_id, status, error=error)
+
+
+def set_document_status_in(
+    conn: Connection, document_id: int, status: DocumentStatus | str, *, error: str | None = None
+) -> None:
+    """:func:`set_document_status` inside the caller's transaction."""
     status = DocumentStatus(status)
     values: dict[str, Any] = {"status": status.value, "error": error}
     if status in (DocumentStatus.DONE, DocumentStatus.PARTIAL, DocumentStatus.FAILED):
         values["last_processed_at"] = _now()
-    _update_one(engine, documents, document_id, values)
+    _update_one_in(conn, documents, document_id, values)
 
 
 def record_document_error(engine: Engine, document_id: int, error: str) -> None:
@@ -440,20 +486,26 @@ def record_page_error(engine: Engine, page_id: int, error: str) -> None:
 
 def _update_one(engine: Engine, table: Table, row_id: int, values: dict[str, Any]) -> None:
     with _begin(engine) as conn:
-        result = conn.execute(update(table).where(table.c.id == row_id).values(values))
-        if result.rowcount == 0:
-            raise ValueError(f"unknown {table.name} id '{row_id}'")
+        _update_one_in(conn, table, row_id, values)
+
+
+def _update_one_in(conn: Connection, table: Table, row_id: int, values: dict[str, Any]) -> None:
+    result = conn.execute(update(table).where(table.c.id == row_id).values(values))
+    if result.rowcount == 0:
+        raise ValueError(f"unknown {table.name} id '{row_id}'")
 
 
 def page_done(engine: Engine, *, page_id: int, params_hash: str) -> bool:
     """Whether this page already has a result for ``params_hash`` (so it can be skipped)."""
     with connect(engine, read_only=True) as conn:
-        query = select(
-            exists().where(
-                page_results.c.page_id == page_id, page_results.c.params_hash == params_hash
-            )
-        )
-        return bool(conn.execute(query).scalar())
+        return _page_done_in(conn, page_id, params_hash)
+
+
+def _page_done_in(conn: Connection, page_id: int, params_hash: str) -> bool:
+    query = select(
+        exists().where(page_results.c.page_id == page_id, page_results.c.params_hash == params_hash)
+    )
+    return bool(conn.execute(query).scalar())
 
 
 def write_page_regions(

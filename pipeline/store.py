@@ -82,35 +82,34 @@ class ResultsStore:
     def claim(
         self, document: Document, page_count: int | None, stale_after: timedelta, pages: str
     ) -> tuple[int, claims.Claim]:
-        """Upsert the document and claim it; only a taken claim marks it ``running``."""
-        doc_id = retrying(
-            writes.upsert_document,
+        """Upsert the document and claim it; only a taken claim marks it ``running`` (one
+        transaction)."""
+        return retrying(
+            claims.open_document,
             self.engine,
             sha256=document.document_id,
             source_uri=document.path,
             media_type=document.media_type,
             size_bytes=document.size_bytes,
             page_count=page_count,
-        )
-        claim = retrying(
-            claims.claim_document,
-            self.engine,
-            document_id=doc_id,
             run_id=self.run_id,
             stale_after=stale_after,
             pages=pages,
         )
-        if claim.taken:
-            retrying(writes.set_document_status, self.engine, doc_id, DocumentStatus.RUNNING)
-        return doc_id, claim
 
-    def release(self, sha256: str) -> None:
-        """Give up this run's claim on a finished document."""
-        retrying(claims.release_document, self.engine, run_id=self.run_id, sha256=sha256)
-
-    def set_outcome(self, doc_id: int, status: DocumentStatus, error: str | None = None) -> None:
-        """A document's final status (``done``, ``partial``, ``failed``) and error."""
-        retrying(writes.set_document_status, self.engine, doc_id, status, error=error)
+    def finish_document(
+        self, doc_id: int, status: DocumentStatus, error: str | None = None
+    ) -> None:
+        """A document's final status (``done``, ``partial``, ``failed``) and error, and this
+        run's claim on it released, in one transaction."""
+        retrying(
+            claims.finish_document,
+            self.engine,
+            run_id=self.run_id,
+            document_id=doc_id,
+            status=status,
+            error=error,
+        )
 
     def document_done(self, doc_id: int, numbers: Sequence[int]) -> bool:
         """Whether every one of these pages has a result for this run's parameters."""
@@ -124,19 +123,16 @@ class ResultsStore:
 
     def register_page(self, doc_id: int, page: Page) -> tuple[int, bool]:
         """Upsert the page; its id and whether it already has this run's result."""
-        page_id = retrying(
-            writes.upsert_page,
+        return retrying(
+            writes.register_page,
             self.engine,
             document_id=doc_id,
             page_number=page.page_number,
             width=page.width,
             height=page.height,
             dpi=page.dpi,
+            params_hash=self.params_hash,
         )
-        done = retrying(
-            writes.page_done, self.engine, page_id=page_id, params_hash=self.params_hash
-        )
-        return page_id, done
 
     def page_failed(self, doc_id: int, page_number: int, error: str) -> None:
         """A page that could not be read or detected; the document's other pages go on."""

@@ -265,7 +265,7 @@ class PageStream:
         if claim.taken_over_from is not None:
             self.hooks.log(logging.WARNING, "%s: claim taken over: %s", document.path, claim.reason)
         if isinstance(count, DocumentError):
-            self.store.set_outcome(doc_id, DocumentStatus("failed"), count.message)
+            self.store.finish_document(doc_id, DocumentStatus("failed"), count.message)
             summary.status, summary.error = "failed", count.message
             return self._document_closed(summary, None)
         numbers = selected_pages(count, opts)
@@ -273,7 +273,7 @@ class PageStream:
         # A page whose text write a kill cut off is not done while reading is on.
         shortcut = self.settings.skip_processed and doc_id not in self._reread_documents
         if shortcut and self.store.document_done(doc_id, numbers):
-            self.store.set_outcome(doc_id, DocumentStatus("done"))
+            self.store.finish_document(doc_id, DocumentStatus("done"))
             for n in numbers:
                 self.hooks.page(document.path, n, True)
             summary.status, summary.pages_skipped = "skipped", len(numbers)
@@ -286,12 +286,12 @@ class PageStream:
         for state in [s for s in self._open if s.finished]:
             self._open.remove(state)
             summary = state.close()
-            self.store.set_outcome(state.doc_id, DocumentStatus(summary.status), summary.error)
+            self.store.finish_document(state.doc_id, DocumentStatus(summary.status), summary.error)
             results[order[id(state)]] = self._document_closed(summary, state.thumbnail_uri)
 
     def _document_closed(self, summary: DocumentSummary, thumb: str | None) -> DocumentSummary:
-        if summary.status != "claimed":  # finished, whatever the outcome: let it go
-            self.store.release(summary.sha256 or "")
+        """A document is over: finished (``store.finish_document`` set its status and released its
+        claim) or left to the run that holds it."""
         self.hooks.document(summary, thumb)
         return summary
 

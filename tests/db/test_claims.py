@@ -257,3 +257,62 @@ def test_page_ranges_of_one_document_are_claimed_side_by_side(engine: Engine) ->
     assert (same.taken, same.holder_run_id) == (False, b)
     whole = claims.claim_document(engine, document_id=doc, run_id=c)
     assert whole.taken  # "all" is its own key: the inbox never overlaps ranges of one document
+
+
+def open_doc(engine: Engine, run_id: int, name: str = "doc.pdf") -> tuple[int, claims.Claim]:
+    return claims.open_document(
+        engine, sha256=sha(name), source_uri=f"/in/{name}", media_type="application/pdf",
+        size_bytes=1234, page_count=2, run_id=run_id,
+    )  # fmt: skip
+
+
+def status(engine: Engine, doc: int) -> tuple[str, str | None]:
+    row = rows(engine, f"SELECT status, error FROM documents WHERE id = {doc}")[0]
+    return row.status, row.error
+
+
+def test_open_document_upserts_claims_and_marks_running_only_when_taken(engine: Engine) -> None:
+    run_a, run_b = new_run(engine), new_run(engine)
+    doc, claim = open_doc(engine, run_a)
+    assert claim == claims.Claim(taken=True, holder_run_id=run_a)
+    assert status(engine, doc) == ("running", None) and holders(engine) == [(doc, run_a)]
+    writes.set_document_status(engine, doc, "pending")  # as if an operator reset it
+    again, lost = open_doc(engine, run_b)
+    assert again == doc and lost == claims.Claim(taken=False, holder_run_id=run_a)
+    assert status(engine, doc) == ("pending", None)  # the loser leaves the status alone
+    assert count(engine, "documents") == 1
+
+
+def test_finish_document_sets_the_outcome_and_releases_in_one_step(engine: Engine) -> None:
+    run_a, run_b = new_run(engine), new_run(engine)
+    doc, _ = open_doc(engine, run_a)
+    assert claims.finish_document(
+        engine, run_id=run_a, document_id=doc, status="failed", error="broken page"
+    )
+    assert status(engine, doc) == ("failed", "broken page") and holders(engine) == []
+    assert open_doc(engine, run_b)[1].taken  # released: the next run gets it
+    # A run that no longer holds the claim still records its outcome; the holder keeps it.
+    assert not claims.finish_document(engine, run_id=run_a, document_id=doc, status="done")
+    assert status(engine, doc) == ("done", None) and holders(engine) == [(doc, run_b)]
+    with pytest.raises(ValueError, match="unknown documents id"):
+        claims.finish_document(engine, run_id=run_a, document_id=doc + 99, status="done")
+    assert holders(engine) == [(doc, run_b)]  # the failed call changed nothing
+
+
+def test_register_page_upserts_and_says_whether_it_is_done(engine: Engine) -> None:
+    run = new_run(engine)
+    doc, _ = open_doc(engine, run)
+    key = writes.run_params_hash(engine, run)
+    page, done = writes.register_page(
+        engine, document_id=doc, page_number=1, width=100, height=50, dpi=150, params_hash=key
+    )
+    assert not done
+    writes.write_page_regions(engine, run_id=run, page_id=page, regions=[])
+    same = writes.register_page(
+        engine, document_id=doc, page_number=1, width=100, height=50, dpi=150, params_hash=key
+    )
+    assert same == (page, True)
+    resized = writes.register_page(
+        engine, document_id=doc, page_number=1, width=200, height=100, dpi=300, params_hash=key
+    )
+    assert resized == (page, False)  # another size: its old results no longer apply
