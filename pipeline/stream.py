@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from craft import DetectorParams, PageResult
 from craft.preprocess import padded_size
+from db.claims import Claim
 from db.models import DocumentStatus
 from ingest import Document, DocumentError, IngestOptions, Page, PageError
 from pipeline.documents import DocumentState, claimed_pages, selected_pages
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 __all__ = ["Hooks", "PageStream", "StageSeconds", "StreamSettings"]
 
 SLICE_PAGES = 4  # pages per reader job: a PDF's pages render in one poppler call
+CLAIM_AHEAD = 4  # documents claimed before the stream needs them
 
 
 def _log(level: int, message: str, *args: object, outcome: bool = False) -> None:
@@ -139,6 +141,15 @@ class _Slice:
     future: Future[LoadedSlice]
 
 
+@dataclass(frozen=True)
+class _Claimed:
+    """A document's claim, made ahead: its id, the claim, whether its pages are all done."""
+
+    doc_id: int
+    claim: Claim
+    all_done: bool
+
+
 @dataclass(eq=False)
 class _Ready:
     state: DocumentState
@@ -173,6 +184,11 @@ class PageStream:
         self._error: BaseException | None = None
         self._open: list[DocumentState] = []
         self._writers = ThreadPoolExecutor(settings.writer_threads, "ocrflow-write")
+        # Documents are claimed a few ahead on a thread of their own, so the claim's round
+        # trips (several per document) are not paid on this thread, page by page.
+        self._claims = ThreadPoolExecutor(1, "ocrflow-claim")
+        self._claiming: deque[tuple[int, Document, int | DocumentError, Future[_Claimed]]]
+        self._claiming = deque()
         self._renderers = ThreadPoolExecutor(settings.render_threads, "ocrflow-render")
 
     # -- the loop -------------------------------------------------------------------------
@@ -192,13 +208,14 @@ class PageStream:
             while True:
                 self._raise_worker_error()
                 # Open documents and read their slices while the page budget allows.
-                while queue or any(s.to_read for s in self._open):
+                while queue or self._claiming or any(s.to_read for s in self._open):
                     state = next((s for s in self._open if s.to_read and not s.abandoned), None)
                     if state is None:
-                        if not queue:
+                        self._claim_ahead(queue)
+                        if not self._claiming:
                             break
-                        index, (document, count) = queue.popleft()
-                        opened = self._open_document(document, count)
+                        index, document, count, claimed = self._claiming.popleft()
+                        opened = self._open_document(document, count, claimed.result())
                         if isinstance(opened, DocumentSummary):
                             results[index] = opened
                             continue
@@ -218,11 +235,12 @@ class PageStream:
                 if batch:
                     self._detect(batch)
                     continue
-                if not (self._slices or self._open or queue):
+                if not (self._slices or self._open or queue or self._claiming):
                     break
                 self._poke.wait(timeout=1.0)
                 self._poke.clear()  # then look again at everything: no wake-up is lost
         finally:
+            self._claims.shutdown(wait=True, cancel_futures=True)
             self._writers.shutdown(wait=True)
             self._renderers.shutdown(wait=True)
             if own:
@@ -239,16 +257,36 @@ class PageStream:
 
     # -- documents ------------------------------------------------------------------------
 
-    def _open_document(
-        self, document: Document, count: int | DocumentError
-    ) -> DocumentState | DocumentSummary:
-        """Claim the document; a state to stream, or the summary of one already finished."""
+    def _claim_ahead(self, queue: deque[tuple[int, tuple[Document, int | DocumentError]]]) -> None:
+        """Start claiming the next documents (up to ``CLAIM_AHEAD`` waiting) on the claims
+        thread, in the given order."""
+        while queue and len(self._claiming) < CLAIM_AHEAD:
+            index, (document, count) = queue.popleft()
+            claimed = self._claims.submit(self._claim, document, count)
+            self._claiming.append((index, document, count, claimed))
+
+    def _claim(self, document: Document, count: int | DocumentError) -> _Claimed:
+        """On the claims thread: upsert and claim the document and, if it is ours, whether
+        its selected pages are all done already (the ``skip_processed`` shortcut)."""
         opts = self.settings.ingestion
-        summary = DocumentSummary(source=document.path, sha256=document.document_id, status="done")
         known = count if isinstance(count, int) else None
         doc_id, claim = self.store.claim(
             document, known, self.settings.stale_after, claimed_pages(opts)
         )
+        done = False
+        # A page whose text write a kill cut off is not done while reading is on.
+        shortcut = self.settings.skip_processed and doc_id not in self._reread_documents
+        if claim.taken and isinstance(count, int) and shortcut:
+            done = self.store.document_done(doc_id, selected_pages(count, opts))
+        return _Claimed(doc_id, claim, done)
+
+    def _open_document(
+        self, document: Document, count: int | DocumentError, claimed: _Claimed
+    ) -> DocumentState | DocumentSummary:
+        """A claimed document: a state to stream, or the summary of one already finished."""
+        opts = self.settings.ingestion
+        summary = DocumentSummary(source=document.path, sha256=document.document_id, status="done")
+        doc_id, claim = claimed.doc_id, claimed.claim
         if not claim.taken:
             self.hooks.log(
                 logging.INFO,
@@ -270,9 +308,7 @@ class PageStream:
             return self._document_closed(summary, None)
         numbers = selected_pages(count, opts)
         summary.pages = len(numbers)
-        # A page whose text write a kill cut off is not done while reading is on.
-        shortcut = self.settings.skip_processed and doc_id not in self._reread_documents
-        if shortcut and self.store.document_done(doc_id, numbers):
+        if claimed.all_done:
             self.store.finish_document(doc_id, DocumentStatus("done"))
             for n in numbers:
                 self.hooks.page(document.path, n, True)
