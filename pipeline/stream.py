@@ -3,8 +3,8 @@
     reader processes -> detector (this thread) -> writer threads -> recognition processes
                                                 -> render threads
 
-Documents are opened (claimed) in order as the readers need work; their pages reach the
-detector as they are read, mixed across documents, in batches of pages of one padded size.
+Documents are claimed in order, a few ahead on a claims thread (``CLAIM_AHEAD``), and opened
+as the readers need work; their pages reach the detector as they are read, mixed across documents, in batches of pages of one padded size.
 The detector is never kept waiting for a batch to fill: when no page is ready it takes what
 there is. Memory is bounded by ``max_in_flight`` pages, counted from a slice's submission to
 the end of its pages' writes, whatever the number or size of the documents.
