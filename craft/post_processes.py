@@ -33,7 +33,7 @@ import numpy as np
 
 from craft.backends import ScoreMaps
 from craft.params import DetectorParams
-from craft.predictor import FirstPass, first_pass
+from craft.predictor import FirstPass, first_pass, link_map
 from craft.preprocess import Prepared
 
 __all__ = ["PagePayload", "PostProcessPool"]
@@ -63,11 +63,7 @@ class PagePayload:
     ) -> PagePayload:
         """Page ``index`` of a batch, cut to its own area (padding is never looked at)."""
         mh, mw = meta.padded_hw[0] // 2, meta.padded_hw[1] // 2
-        link = maps.link
-        if params.with_refiner:
-            if maps.refined_link is None:
-                raise ValueError("with_refiner=True but the maps carry no refined link map")
-            link = maps.refined_link
+        link = link_map(maps, params)
         n = maps.text.shape[0]
         needs_page = params.tight_boxes or params.detect_orientation
         return cls(

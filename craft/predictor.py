@@ -32,6 +32,7 @@ __all__ = [
     "ModelInfo",
     "default_post_processes",
     "first_pass",
+    "link_map",
     "maps_to_regions",
 ]
 
@@ -315,15 +316,20 @@ def default_post_processes() -> int:
     return cores - 1 if cores > 2 else 0
 
 
+def link_map(maps: ScoreMaps, params: DetectorParams) -> np.ndarray:
+    """The link map the parameters join characters with: the refined one ``with_refiner``."""
+    if not params.with_refiner:
+        return maps.link
+    if maps.refined_link is None:
+        raise ValueError("with_refiner=True but the maps carry no refined link map")
+    return maps.refined_link
+
+
 def maps_to_regions(
     maps: ScoreMaps, index: int, meta: Prepared, params: DetectorParams
 ) -> list[Region]:
     """Regions of page ``index`` of a batch, in that page's original pixels."""
-    link = maps.link
-    if params.with_refiner:
-        if maps.refined_link is None:
-            raise ValueError("with_refiner=True but the maps carry no refined link map")
-        link = maps.refined_link
+    link = link_map(maps, params)
     # Only the page's own area of the map: padding from other pages must not add boxes.
     mh, mw = meta.padded_hw[0] // 2, meta.padded_hw[1] // 2
     boxes = detect_quads(

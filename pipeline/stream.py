@@ -4,10 +4,11 @@
                                                 -> render threads
 
 Documents are claimed in order, a few ahead on a claims thread (``CLAIM_AHEAD``), and opened
-as the readers need work; their pages reach the detector as they are read, mixed across documents, in batches of pages of one padded size.
-The detector is never kept waiting for a batch to fill: when no page is ready it takes what
-there is. Memory is bounded by ``max_in_flight`` pages, counted from a slice's submission to
-the end of its pages' writes, whatever the number or size of the documents.
+as the readers need work; their pages reach the detector as they are read, mixed across
+documents, in batches of pages of one padded size. The detector is never kept waiting for a
+batch to fill: when no page is ready it takes what there is. Memory is bounded by
+``max_in_flight`` pages, counted from a slice's submission to the end of its pages' writes,
+whatever the number or size of the documents.
 
 Everything that touches Prefect, logs or progress bars goes through :class:`Hooks` and runs
 on this thread, so the driver (the flow, or the CLI without a server) decides what a batch

@@ -17,6 +17,22 @@ def text_page(
     return page
 
 
+def mixed_pages() -> list[np.ndarray]:
+    """Pages for predictor tests, small to stay cheap on CPU: sizes that share and do not
+    share a padded size, a tilted page, a sideways page (the default preset detects it again
+    upright) and a blank one."""
+    sideways = text_page(["Sideways line of text"], size=(120, 420), top=70)
+    return [
+        text_page(["First page"], size=(100, 200)),
+        text_page(["Second page", "and a second line"], size=(160, 300)),
+        text_page(["Third"], size=(100, 200)),
+        rotate_page(text_page(["A tilted line"], size=(160, 300), top=90), 6),
+        np.ascontiguousarray(np.rot90(sideways)),
+        np.full((64, 64, 3), 255, np.uint8),
+        text_page(["Seventh"], size=(100, 200)),
+    ]
+
+
 def rotate_page(page: np.ndarray, angle: float) -> np.ndarray:
     """Rotate around the centre (counter-clockwise for positive ``angle``), white border."""
     h, w = page.shape[:2]

@@ -9,23 +9,12 @@ import pytest
 
 from craft import CraftPredictor, PageResult, craft_predictor
 from craft.backends import ScoreMaps
-from tests.craft.pages import rotate_page, text_page
+from tests.craft.pages import mixed_pages, text_page
 
 
 @pytest.fixture(scope="module")
 def pages() -> list[np.ndarray]:
-    """Sizes that share and do not share a padded size, a tilted page, a sideways page (the
-    default preset detects it again upright) and a blank one; small, to stay cheap on CPU."""
-    sideways = text_page(["Sideways line of text"], size=(120, 420), top=70)
-    return [
-        text_page(["First page"], size=(100, 200)),
-        text_page(["Second page", "and a second line"], size=(160, 300)),
-        text_page(["Third"], size=(100, 200)),
-        rotate_page(text_page(["A tilted line"], size=(160, 300), top=90), 6),
-        np.ascontiguousarray(np.rot90(sideways)),
-        np.full((64, 64, 3), 255, np.uint8),
-        text_page(["Seventh"], size=(100, 200)),
-    ]
+    return mixed_pages()
 
 
 @pytest.fixture(scope="module")
