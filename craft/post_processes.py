@@ -19,6 +19,7 @@ functions run on the same arrays.
 from __future__ import annotations
 
 import multiprocessing
+import shutil
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -27,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing import spawn
 from multiprocessing.shared_memory import SharedMemory
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -139,22 +141,39 @@ def _start(params_json: str) -> None:
     _PARAMS.append(DetectorParams.model_validate_json(params_json))
 
 
-def _post(parcel: Parcel) -> FirstPass:
-    payload = parcel.payload()
+def _post(parcel: Parcel | PagePayload) -> FirstPass:
+    payload = parcel.payload() if isinstance(parcel, Parcel) else parcel
     page = payload.page if payload.page is not None else np.zeros((1, 1, 3), np.uint8)
     return first_pass(payload.maps(), 0, payload.meta, payload.t_pre, page, _PARAMS[-1])
 
 
+SHM_DIR = Path("/dev/shm")
+
+
+def _shm_room() -> int | None:
+    """Free bytes where POSIX shared memory lives (None where that is not ``/dev/shm``)."""
+    try:
+        return shutil.disk_usage(SHM_DIR).free
+    except OSError:
+        return None
+
+
 class _Blocks:
     """Shared-memory blocks for parcels, reused (a fresh block costs a page fault per 4 KiB
-    on first write); a block too small for a page is replaced by one of the page's size."""
+    on first write); a block too small for a page is replaced by one of the page's size.
+
+    A new block is made only while ``/dev/shm`` has room for it twice over: a container's
+    default of 64 MB fills quickly, and writing past a full tmpfs kills the process
+    (SIGBUS) instead of raising. Without room, :meth:`take` returns None and the page is
+    pickled to its worker instead.
+    """
 
     def __init__(self) -> None:
         self._free: list[SharedMemory] = []
         self._all: dict[str, SharedMemory] = {}
         self._lock = threading.Lock()
 
-    def take(self, nbytes: int) -> SharedMemory:
+    def take(self, nbytes: int) -> SharedMemory | None:
         with self._lock:
             fits = [b for b in self._free if b.size >= nbytes]
             if fits:
@@ -163,7 +182,11 @@ class _Blocks:
                 return block
             if self._free:  # replace the largest free block rather than keep both
                 self._retire(max(self._free, key=lambda b: b.size))
-            block = SharedMemory(create=True, size=max(nbytes, 1 << 20))
+            size = max(nbytes, 1 << 20)
+            room = _shm_room()
+            if room is not None and room < 2 * size:
+                return None
+            block = SharedMemory(create=True, size=size)
             self._all[block.name] = block
             return block
 
@@ -242,13 +265,14 @@ class PostProcessPool:
         """Post-process page ``index`` of a batch in a worker."""
         payload = PagePayload.of(maps, index, meta, t_pre, page, self.params)
         block = self._blocks.take(payload.nbytes)
-        parcel = payload.parcel(block)
+        parcel = payload if block is None else payload.parcel(block)
         outcome: Future[FirstPass] = Future()
-        outcome.add_done_callback(lambda _: self._blocks.give(block))
+        if block is not None:
+            outcome.add_done_callback(lambda _: self._blocks.give(block))
         self._send(parcel, outcome, retries=1)
         return outcome
 
-    def _send(self, parcel: Parcel, outcome: Future[FirstPass], retries: int) -> None:
+    def _send(self, parcel: Parcel | PagePayload, outcome: Future[FirstPass], retries: int) -> None:
         with self._lock:
             executor = self._executor()
             with _without_main():  # workers start inside submit

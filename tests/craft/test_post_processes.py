@@ -92,6 +92,24 @@ def test_killed_workers_are_replaced_and_their_pages_sent_again(
     assert in_processes._process_pool()._executor() is not pool
 
 
+def test_without_room_in_dev_shm_pages_are_pickled_to_the_workers(
+    inline: CraftPredictor,
+    pages: list[np.ndarray],
+    expected: list[PageResult],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A full /dev/shm (a container's 64 MB) must not crash the caller with SIGBUS."""
+    from craft import post_processes
+
+    monkeypatch.setattr(post_processes, "_shm_room", lambda: 0)
+    procs = CraftPredictor(inline.backend, inline.params, inline.info, post_processes=1)
+    try:
+        assert [r.regions for r in procs(pages)] == [r.regions for r in expected]
+        assert procs._process_pool()._blocks._all == {}  # nothing went through shared memory
+    finally:
+        procs.close()
+
+
 def test_a_page_that_kills_every_worker_it_reaches_fails(
     in_processes: CraftPredictor, pages: list[np.ndarray], monkeypatch: pytest.MonkeyPatch
 ) -> None:
