@@ -13,14 +13,11 @@ import cv2
 import numpy as np
 import pytest
 
-from craft.backends import cpu_flags
-from craft.int8_refiner import VNNI_FLAGS, int8_refiner_path, quantise_refiner
+from craft.int8_refiner import int8_refiner_path, quantise_refiner
 from craft.onnx_backend import OnnxBackend, OnnxRefiner
 from craft.preprocess import prepare_batch
 from craft.weights_store import resolve_weights
 from craft.zoo import CRAFT_WEIGHTS, REFINER_WEIGHTS, ensure_int8_refiner, ensure_onnx
-
-VNNI = bool((cpu_flags() or frozenset()).intersection(VNNI_FLAGS))
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +46,12 @@ def test_quantising_needs_calibration_pages(
         quantise_refiner(craft, refiner, tmp_path / "r.onnx", [])
 
 
-@pytest.mark.skipif(not VNNI, reason="int8 is only chosen on CPUs with VNNI")
 def test_int8_refined_links_stay_close_to_fp32(
     golden_dir: Path, graphs: tuple[Path, Path, Path]
 ) -> None:
+    """On every CPU: ``fast`` runs the int8 refiner only with VNNI, but the graph is built
+    (``make setup``) and checked wherever the suite runs; it held on an AVX2-only Zen 3 too,
+    and a skip here left the AVX2 CI red."""
     craft, refiner, int8 = graphs
     page = np.asarray(cv2.imread(str(golden_dir / "small.png"), cv2.IMREAD_COLOR))
     batch, _ = prepare_batch([page], 1280, 1.5)
